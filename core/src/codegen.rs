@@ -1,0 +1,197 @@
+//! The one code generator behind both delivery paths.
+//!
+//! [`generate`] turns a validated [`RevisionSet`] into a Rust expression of
+//! type `kiln::Migrations`: a static table of revisions (metadata, SQL byte
+//! ranges, checksums) and the precomputed history order. It is data, not
+//! logic: all behaviour stays in kiln-core. The `embed_migrations!` macro
+//! returns these tokens as they are; build.rs writes them to `OUT_DIR` through
+//! [`render_file`], which lays them out readably (one field per line) without
+//! pulling a formatter into every user's build.
+//!
+//! Each file is embedded with `include_str!` on its absolute path, so rustc
+//! tracks it and an edit rebuilds the crate. A `const` check compares each
+//! embedded file's length with the length kiln validated, so a file changed
+//! between validation and compilation fails the build instead of shipping
+//! wrong byte ranges.
+//!
+//! The generated code names `::kiln::__private_v0_1`, a hidden module of the
+//! runtime that exists only in the matching version: tables from another
+//! kiln-core version do not compile against this runtime.
+
+use proc_macro2::{Delimiter, Literal, Spacing, TokenStream, TokenTree};
+use quote::quote;
+
+use crate::validate::RevisionSet;
+
+/// The hidden runtime path generated code refers to; changes with the format.
+pub const PRIVATE_PATH: &str = "__private_v0_1";
+
+/// The expression for a validated set. Files must have absolute paths.
+pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
+    let private = quote::format_ident!("{}", PRIVATE_PATH);
+    let n = set.revisions.len();
+    let mut sources = Vec::with_capacity(n);
+    let mut lengths = Vec::with_capacity(n);
+    let mut revisions = Vec::with_capacity(n);
+    for (i, r) in set.revisions.iter().enumerate() {
+        let Some(path) = &r.path else {
+            return Err(format!("revision file `{}` has no path on disk to embed", r.file_name));
+        };
+        let Some(path) = path.to_str() else {
+            return Err(format!("path of `{}` is not valid UTF-8: {}", r.file_name, path.display()));
+        };
+        sources.push(quote!(::core::include_str!(#path)));
+        lengths.push(Literal::usize_unsuffixed(r.source.len()));
+        let p = &r.parsed;
+        let off = r.bom_len;
+        let id = &p.id.value;
+        let message = &p.message;
+        let file_name = &r.file_name;
+        let down = p.revises.iter().map(|s| &s.value);
+        let deps = p.depends_on.iter().map(|s| &s.value);
+        let labels = p.branch_labels.iter().map(|s| &s.value);
+        let create_date = &p.create_date;
+        let transactional = p.transactional;
+        let (ua, ub) = (Literal::usize_unsuffixed(p.upgrade.start + off), Literal::usize_unsuffixed(p.upgrade.end + off));
+        let downgrade = match &p.downgrade {
+            Some(d) => {
+                let (da, db) = (Literal::usize_unsuffixed(d.start + off), Literal::usize_unsuffixed(d.end + off));
+                quote!(::core::option::Option::Some((#da, #db)))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let checksum = &r.checksum;
+        let index = Literal::usize_unsuffixed(i);
+        revisions.push(quote! {
+            ::kiln::#private::Revision {
+                id: #id,
+                message: #message,
+                file_name: #file_name,
+                down_revisions: &[#(#down),*],
+                depends_on: &[#(#deps),*],
+                branch_labels: &[#(#labels),*],
+                create_date: #create_date,
+                transactional: #transactional,
+                source: SOURCES[#index],
+                upgrade: (#ua, #ub),
+                downgrade: #downgrade,
+                checksum: #checksum,
+            }
+        });
+    }
+    let history = set.history.iter().map(|&i| Literal::u32_unsuffixed(i as u32));
+    let dir = &set.display_dir;
+    let count = Literal::usize_unsuffixed(n);
+    Ok(quote! {
+        {
+            const SOURCES: [&str; #count] = [#(#sources),*];
+            const LENGTHS: [usize; #count] = [#(#lengths),*];
+            const _: () = {
+                let mut i = 0;
+                while i < #count {
+                    ::core::assert!(
+                        SOURCES[i].len() == LENGTHS[i],
+                        "a migration file changed after kiln validated it: rebuild"
+                    );
+                    i += 1;
+                }
+            };
+            const MIGRATIONS: ::kiln::#private::Migrations = ::kiln::#private::Migrations::__new(
+                &[#(#revisions),*],
+                &[#(#history),*],
+                #dir,
+            );
+            MIGRATIONS
+        }
+    })
+}
+
+/// The file build.rs writes: a header naming the generator and the source
+/// directory, then the expression, one field or element per line.
+pub fn render_file(set: &RevisionSet, tokens: &TokenStream) -> String {
+    let mut out = format!(
+        "// @generated by kiln-core {} from `{}` ({} revisions). Do not edit:\n// build.rs regenerates it whenever a file in that directory changes.\n",
+        env!("CARGO_PKG_VERSION"),
+        set.display_dir,
+        set.revisions.len()
+    );
+    let mut w = Writer { out: &mut out, indent: 0, at_line_start: true, prev_joint: false };
+    w.stream(tokens.clone());
+    out.push('\n');
+    out
+}
+
+struct Writer<'a> {
+    out: &'a mut String,
+    indent: usize,
+    at_line_start: bool,
+    prev_joint: bool,
+}
+
+impl Writer<'_> {
+    fn newline(&mut self) {
+        self.out.push('\n');
+        self.at_line_start = true;
+    }
+
+    fn word(&mut self, s: &str, space_before: bool) {
+        if self.at_line_start {
+            self.out.push_str(&"    ".repeat(self.indent));
+            self.at_line_start = false;
+        } else if space_before {
+            self.out.push(' ');
+        }
+        self.out.push_str(s);
+    }
+
+    fn stream(&mut self, tokens: TokenStream) {
+        let mut first = true;
+        for tt in tokens {
+            match tt {
+                TokenTree::Group(g) => {
+                    let (open, close, block) = match g.delimiter() {
+                        Delimiter::Brace => ("{", "}", true),
+                        Delimiter::Bracket => ("[", "]", !g.stream().is_empty()),
+                        Delimiter::Parenthesis => ("(", ")", false),
+                        Delimiter::None => ("", "", false),
+                    };
+                    let space = !first && !self.prev_joint && open != "(" && open != "[";
+                    self.word(open, space || open == "{");
+                    if block {
+                        self.indent += 1;
+                        self.newline();
+                        self.stream(g.stream());
+                        if !self.at_line_start {
+                            self.newline();
+                        }
+                        self.indent -= 1;
+                        self.word(close, false);
+                    } else {
+                        self.stream(g.stream());
+                        self.word(close, false);
+                    }
+                    self.prev_joint = false;
+                }
+                TokenTree::Punct(p) => {
+                    let c = p.as_char();
+                    let tight = matches!(c, ',' | ';' | '.' | ':' | '!') || self.prev_joint;
+                    let tight = tight && !(c == ':' && !self.prev_joint && p.spacing() == Spacing::Joint && !first) || (c == ':' && self.prev_joint);
+                    self.word(&c.to_string(), !first && !tight && c != '&');
+                    self.prev_joint = p.spacing() == Spacing::Joint || c == '&' || c == '!';
+                    if (c == ',' || c == ';') && self.indent > 0 {
+                        self.newline();
+                    }
+                }
+                TokenTree::Ident(i) => {
+                    self.word(&i.to_string(), !first && !self.prev_joint);
+                    self.prev_joint = false;
+                }
+                TokenTree::Literal(l) => {
+                    self.word(&l.to_string(), !first && !self.prev_joint);
+                    self.prev_joint = false;
+                }
+            }
+            first = false;
+        }
+    }
+}

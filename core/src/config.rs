@@ -1,0 +1,248 @@
+//! Configuration: the one place where a project tunes kiln's checks.
+//!
+//! It is read from `kiln.toml` in the migrations directory itself, so that
+//! build.rs, `embed_migrations!`, and `kiln --dir` see exactly the same
+//! settings. Every key is optional:
+//!
+//! ```toml
+//! # migrations/kiln.toml
+//! # Several heads are normally an accident (two branches each added a
+//! # revision on the same parent). Allow them for good.
+//! allow_multiple_heads = false
+//! # Several bases are normally an accident too, unless each carries a branch label.
+//! allow_multiple_bases = false
+//! # A stricter pattern for new and existing revision ids (a small regex
+//! # subset: literals, [classes], and {n}, {n,m}, ?, *, + quantifiers).
+//! revision_id_pattern = "[0-9a-f]{12}"
+//! ```
+//!
+//! The file is parsed strictly (a small TOML subset): unknown keys, a key given
+//! twice, or a value of the wrong type are errors reported like any other.
+
+use crate::diagnostic::{Diagnostic, FileId};
+
+/// File name of the configuration, inside the migrations directory.
+pub const CONFIG_FILE: &str = "kiln.toml";
+
+/// Settings for validating a migrations directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Accept several heads even without branch labels.
+    pub allow_multiple_heads: bool,
+    /// Accept several bases even without branch labels.
+    pub allow_multiple_bases: bool,
+    /// A pattern every revision id must match, on top of `[0-9A-Za-z_]{1,32}`.
+    pub revision_id_pattern: Option<IdPattern>,
+}
+
+impl Config {
+    /// Parses `kiln.toml` text; problems are diagnostics against `file`.
+    pub fn parse(text: &str, file: FileId) -> Result<Config, Vec<Diagnostic>> {
+        let mut config = Config::default();
+        let mut errors = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut offset = 0;
+        for raw in text.split_inclusive('\n') {
+            let line_start = offset;
+            offset += raw.len();
+            let line = strip_comment(raw).trim();
+            if line.is_empty() {
+                continue;
+            }
+            let lead = raw.len() - raw.trim_start().len();
+            let span = line_start + lead..line_start + lead + line.len();
+            let Some((key, value)) = line.split_once('=') else {
+                errors.push(
+                    Diagnostic::error("config", "expected `key = value`")
+                        .at(file, span)
+                        .with_help("kiln.toml accepts `allow_multiple_heads`, `allow_multiple_bases` and `revision_id_pattern`"),
+                );
+                continue;
+            };
+            let key = key.trim();
+            let value = value.trim();
+            let value_start = line_start + lead + line.len() - value.len();
+            let value_span = value_start..value_start + value.len();
+            if seen.iter().any(|k| k == key) {
+                errors.push(Diagnostic::error("config", format!("`{key}` is set twice")).at(file, span));
+                continue;
+            }
+            seen.push(key.to_string());
+            let result = match key {
+                "allow_multiple_heads" => parse_bool(value).map(|b| config.allow_multiple_heads = b),
+                "allow_multiple_bases" => parse_bool(value).map(|b| config.allow_multiple_bases = b),
+                "revision_id_pattern" => parse_string(value)
+                    .and_then(|s| IdPattern::new(&s))
+                    .map(|p| config.revision_id_pattern = Some(p)),
+                _ => {
+                    errors.push(
+                        Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml"))
+                            .at(file, span)
+                            .with_help("known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`"),
+                    );
+                    continue;
+                }
+            };
+            if let Err(message) = result {
+                errors.push(Diagnostic::error("config", format!("bad value for `{key}`: {message}")).at(file, value_span));
+            }
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn strip_comment(line: &str) -> &str {
+    let mut in_string = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => in_string = !in_string,
+            '#' if !in_string => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected `true` or `false`".into()),
+    }
+}
+
+fn parse_string(v: &str) -> Result<String, String> {
+    let inner = v
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+        .ok_or_else(|| "expected a quoted string".to_string())?;
+    Ok(inner.replace("\\\\", "\\"))
+}
+
+/// A revision-id pattern: a small, anchored regex subset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdPattern {
+    source: String,
+    atoms: Vec<(CharClass, usize, usize)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CharClass {
+    ranges: Vec<(char, char)>,
+}
+
+impl CharClass {
+    fn matches(&self, c: char) -> bool {
+        self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi)
+    }
+}
+
+impl IdPattern {
+    /// Compiles a pattern such as `[0-9a-f]{12}` or `[0-9A-HJKMNP-TV-Z]{26}`.
+    pub fn new(source: &str) -> Result<IdPattern, String> {
+        let chars: Vec<char> = source.chars().collect();
+        let mut atoms = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let class = match chars[i] {
+                '[' => {
+                    let mut ranges = Vec::new();
+                    i += 1;
+                    while i < chars.len() && chars[i] != ']' {
+                        let lo = chars[i];
+                        if i + 2 < chars.len() && chars[i + 1] == '-' && chars[i + 2] != ']' {
+                            ranges.push((lo, chars[i + 2]));
+                            i += 3;
+                        } else {
+                            ranges.push((lo, lo));
+                            i += 1;
+                        }
+                    }
+                    if i == chars.len() {
+                        return Err(format!("unclosed `[` in pattern `{source}`"));
+                    }
+                    i += 1;
+                    CharClass { ranges }
+                }
+                c if c.is_ascii_alphanumeric() || c == '_' => {
+                    i += 1;
+                    CharClass { ranges: vec![(c, c)] }
+                }
+                c => return Err(format!("unsupported `{c}` in pattern `{source}`; use literals, [classes] and {{n}}, {{n,m}}, ?, *, +")),
+            };
+            let (min, max) = match chars.get(i) {
+                Some('?') => (0, 1),
+                Some('*') => (0, usize::MAX),
+                Some('+') => (1, usize::MAX),
+                Some('{') => {
+                    let close = chars[i..].iter().position(|&c| c == '}').ok_or_else(|| format!("unclosed `{{` in pattern `{source}`"))?;
+                    let body: String = chars[i + 1..i + close].iter().collect();
+                    let parse = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("bad repetition `{{{body}}}` in pattern `{source}`"));
+                    let r = match body.split_once(',') {
+                        Some((a, b)) => (parse(a)?, parse(b)?),
+                        None => (parse(&body)?, parse(&body)?),
+                    };
+                    i += close;
+                    r
+                }
+                _ => {
+                    atoms.push((class, 1, 1));
+                    continue;
+                }
+            };
+            i += 1;
+            atoms.push((class, min, max));
+        }
+        Ok(IdPattern { source: source.to_string(), atoms })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the whole id matches.
+    pub fn matches(&self, id: &str) -> bool {
+        let chars: Vec<char> = id.chars().collect();
+        fn go(atoms: &[(CharClass, usize, usize)], s: &[char]) -> bool {
+            let Some(((class, min, max), rest)) = atoms.split_first() else { return s.is_empty() };
+            let run = s.iter().take_while(|&&c| class.matches(c)).count().min(*max);
+            (*min..=run).rev().any(|k| go(rest, &s[k..]))
+        }
+        go(&self.atoms, &chars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_key_and_rejects_unknown_ones() {
+        let c = Config::parse("# c\nallow_multiple_heads = true\nrevision_id_pattern = \"[0-9a-f]{12}\"\n", 0).unwrap();
+        assert!(c.allow_multiple_heads);
+        assert!(!c.allow_multiple_bases);
+        assert!(c.revision_id_pattern.unwrap().matches("7fbe65eaef1b"));
+        let e = Config::parse("allow_many = true\nallow_multiple_heads = maybe\n", 0).unwrap_err();
+        assert_eq!(e.len(), 2);
+        assert!(e[0].message.contains("unknown key `allow_many`"));
+        assert!(e[1].message.contains("expected `true` or `false`"));
+    }
+
+    #[test]
+    fn id_pattern_is_anchored_and_counts() {
+        let p = IdPattern::new("[0-9a-f]{12}").unwrap();
+        assert!(p.matches("0123456789ab"));
+        assert!(!p.matches("0123456789abc"));
+        assert!(!p.matches("0123456789aB"));
+        let p = IdPattern::new("v[0-9]+_?[a-z]*").unwrap();
+        assert!(p.matches("v12_ab") && p.matches("v1") && !p.matches("v") && !p.matches("x1"));
+        assert!(IdPattern::new("[0-9").is_err());
+        assert!(IdPattern::new("a|b").is_err());
+    }
+}
