@@ -1,1 +1,3 @@
+//! kiln's integration tests, in one binary (one link instead of many).
 
+mod oracle;
