@@ -115,83 +115,107 @@ pub fn render_file(set: &RevisionSet, tokens: &TokenStream) -> String {
         set.display_dir,
         set.revisions.len()
     );
-    let mut w = Writer { out: &mut out, indent: 0, at_line_start: true, prev_joint: false };
-    w.stream(tokens.clone());
+    let mut w = Writer { out: &mut out, indent: 0, prev: Prev::LineStart };
+    w.stream(tokens.clone(), false);
     out.push('\n');
     out
+}
+
+/// What the last written token was, for spacing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prev {
+    LineStart,
+    Word,
+    Open,
+    Tight,
+    Other,
 }
 
 struct Writer<'a> {
     out: &'a mut String,
     indent: usize,
-    at_line_start: bool,
-    prev_joint: bool,
+    prev: Prev,
 }
 
 impl Writer<'_> {
     fn newline(&mut self) {
         self.out.push('\n');
-        self.at_line_start = true;
+        self.prev = Prev::LineStart;
     }
 
-    fn word(&mut self, s: &str, space_before: bool) {
-        if self.at_line_start {
-            self.out.push_str(&"    ".repeat(self.indent));
-            self.at_line_start = false;
-        } else if space_before {
-            self.out.push(' ');
+    fn emit(&mut self, s: &str, space: bool, after: Prev) {
+        match self.prev {
+            Prev::LineStart => self.out.push_str(&"    ".repeat(self.indent)),
+            Prev::Word | Prev::Other if space => self.out.push(' '),
+            _ => {}
         }
         self.out.push_str(s);
+        self.prev = after;
     }
 
-    fn stream(&mut self, tokens: TokenStream) {
-        let mut first = true;
+    fn multiline(g: &proc_macro2::Group) -> bool {
+        match g.delimiter() {
+            Delimiter::Brace => !g.stream().is_empty(),
+            Delimiter::Bracket => {
+                let has_group = g.stream().into_iter().any(|t| matches!(t, TokenTree::Group(_)));
+                has_group && g.stream().to_string().len() > 80
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes `tokens`; in a multi-line group, `,` and `;` end lines.
+    fn stream(&mut self, tokens: TokenStream, multiline_here: bool) {
+        let mut op = String::new();
         for tt in tokens {
             match tt {
                 TokenTree::Group(g) => {
-                    let (open, close, block) = match g.delimiter() {
-                        Delimiter::Brace => ("{", "}", true),
-                        Delimiter::Bracket => ("[", "]", !g.stream().is_empty()),
-                        Delimiter::Parenthesis => ("(", ")", false),
-                        Delimiter::None => ("", "", false),
+                    let (open, close) = match g.delimiter() {
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::Bracket => ("[", "]"),
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::None => ("", ""),
                     };
-                    let space = !first && !self.prev_joint && open != "(" && open != "[";
-                    self.word(open, space || open == "{");
-                    if block {
+                    // A call, an index or a macro's arguments hug what precedes them.
+                    let space = g.delimiter() == Delimiter::Brace || self.prev != Prev::Word;
+                    self.emit(open, space, Prev::Open);
+                    if Self::multiline(&g) {
                         self.indent += 1;
                         self.newline();
-                        self.stream(g.stream());
-                        if !self.at_line_start {
+                        self.stream(g.stream(), true);
+                        if self.prev != Prev::LineStart {
                             self.newline();
                         }
                         self.indent -= 1;
-                        self.word(close, false);
                     } else {
-                        self.stream(g.stream());
-                        self.word(close, false);
+                        self.stream(g.stream(), false);
                     }
-                    self.prev_joint = false;
+                    self.emit(close, false, Prev::Word);
                 }
                 TokenTree::Punct(p) => {
-                    let c = p.as_char();
-                    let tight = matches!(c, ',' | ';' | '.' | ':' | '!') || self.prev_joint;
-                    let tight = tight && !(c == ':' && !self.prev_joint && p.spacing() == Spacing::Joint && !first) || (c == ':' && self.prev_joint);
-                    self.word(&c.to_string(), !first && !tight && c != '&');
-                    self.prev_joint = p.spacing() == Spacing::Joint || c == '&' || c == '!';
-                    if (c == ',' || c == ';') && self.indent > 0 {
-                        self.newline();
+                    op.push(p.as_char());
+                    if p.spacing() == Spacing::Joint && op != "&" {
+                        continue;
+                    }
+                    let text = std::mem::take(&mut op);
+                    match text.as_str() {
+                        "," | ";" => {
+                            self.emit(&text, false, Prev::Other);
+                            if multiline_here {
+                                self.newline();
+                            }
+                        }
+                        "::" => self.emit(&text, self.prev == Prev::Other, Prev::Tight),
+                        "." => self.emit(&text, false, Prev::Tight),
+                        ":" => self.emit(&text, false, Prev::Other),
+                        "!" if self.prev == Prev::Word => self.emit(&text, false, Prev::Tight),
+                        "&" => self.emit(&text, true, Prev::Tight),
+                        _ => self.emit(&text, true, Prev::Other),
                     }
                 }
-                TokenTree::Ident(i) => {
-                    self.word(&i.to_string(), !first && !self.prev_joint);
-                    self.prev_joint = false;
-                }
-                TokenTree::Literal(l) => {
-                    self.word(&l.to_string(), !first && !self.prev_joint);
-                    self.prev_joint = false;
-                }
+                TokenTree::Ident(i) => self.emit(&i.to_string(), true, Prev::Word),
+                TokenTree::Literal(l) => self.emit(&l.to_string(), true, Prev::Word),
             }
-            first = false;
         }
     }
 }

@@ -10,6 +10,7 @@
 //! has exactly one implementation.
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod checksum;
 pub mod codegen;
 pub mod config;

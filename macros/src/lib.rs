@@ -1,1 +1,124 @@
+//! `embed_migrations!`: kiln's compile-time validation and embedding for
+//! crates without a build script.
+//!
+//! ```ignore
+//! static MIGRATIONS: kiln::Migrations = kiln_macros::embed_migrations!("migrations");
+//! ```
+//!
+//! The path is relative to the calling crate's `Cargo.toml` (absolute paths
+//! work too, and a leading `$NAME/` is replaced by the environment variable
+//! `NAME`). Validation and the generated table are exactly those of
+//! `kiln_core::build::migrations`: both call kiln-core.
+//!
+//! **Limit**: rustc tracks every embedded file (edits rebuild), but a macro
+//! cannot ask to be re-run when a *new* file appears. Touch the calling file,
+//! or add a `build.rs` with `println!("cargo:rerun-if-changed=migrations");`
+//! (or use the build-script path, which has no such limit).
 
+use proc_macro::TokenStream;
+use proc_macro2::{Literal, Span, TokenTree};
+
+/// Validates a migrations directory at compile time and expands to its
+/// `kiln::Migrations` table, or to `compile_error!` with every diagnostic.
+#[proc_macro]
+pub fn embed_migrations(input: TokenStream) -> TokenStream {
+    match expand(input.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(message) => {
+            let lit = Literal::string(&message);
+            quote_error(lit).into()
+        }
+    }
+}
+
+fn quote_error(message: Literal) -> proc_macro2::TokenStream {
+    let mut ts: proc_macro2::TokenStream = "::core::compile_error!".parse().expect("valid tokens");
+    ts.extend([TokenTree::Group(proc_macro2::Group::new(
+        proc_macro2::Delimiter::Parenthesis,
+        TokenTree::Literal(message).into(),
+    ))]);
+    ts.into_iter()
+        .map(|mut t| {
+            t.set_span(Span::call_site());
+            t
+        })
+        .collect()
+}
+
+fn expand(input: proc_macro2::TokenStream) -> Result<proc_macro2::TokenStream, String> {
+    let given = string_argument(input)?;
+    let path = resolve_path(&given)?;
+    let set = kiln_core::load_dir(&path, given.trim_end_matches('/')).map_err(|r| r.render())?;
+    kiln_core::codegen::generate(&set)
+}
+
+fn string_argument(input: proc_macro2::TokenStream) -> Result<String, String> {
+    let usage = "expected one string literal: `embed_migrations!(\"migrations\")`";
+    let mut tokens: Vec<TokenTree> = input.into_iter().collect();
+    while let [TokenTree::Group(g)] = tokens.as_slice() {
+        if g.delimiter() != proc_macro2::Delimiter::None {
+            break;
+        }
+        tokens = g.stream().into_iter().collect();
+    }
+    let [TokenTree::Literal(lit)] = tokens.as_slice() else { return Err(usage.into()) };
+    unquote(&lit.to_string()).ok_or_else(|| usage.into())
+}
+
+/// The value of a Rust string literal (`"..."` with escapes, or `r#"..."#`).
+fn unquote(lit: &str) -> Option<String> {
+    if let Some(raw) = lit.strip_prefix('r') {
+        let hashes = raw.len() - raw.trim_start_matches('#').len();
+        let body = raw[hashes..].strip_prefix('"')?;
+        return body.strip_suffix(&format!("\"{}", "#".repeat(hashes))).map(str::to_string);
+    }
+    let body = lit.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            '\\' => out.push('\\'),
+            '"' => out.push('"'),
+            '\'' => out.push('\''),
+            '0' => out.push('\0'),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn resolve_path(given: &str) -> Result<std::path::PathBuf, String> {
+    let expanded = match given.strip_prefix('$') {
+        Some(rest) => {
+            let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let value = std::env::var(name)
+                .map_err(|_| format!("environment variable `{name}` named in `{given}` is not set"))?;
+            std::path::Path::new(&value).join(tail)
+        }
+        None => std::path::PathBuf::from(given),
+    };
+    if expanded.is_absolute() {
+        return Ok(expanded);
+    }
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").map_err(|_| "CARGO_MANIFEST_DIR is not set".to_string())?;
+    Ok(std::path::Path::new(&manifest).join(expanded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquote;
+
+    #[test]
+    fn unquotes_plain_and_raw_literals() {
+        assert_eq!(unquote(r#""migrations""#).as_deref(), Some("migrations"));
+        assert_eq!(unquote(r#""a\\b""#).as_deref(), Some("a\\b"));
+        assert_eq!(unquote(r###"r#"x"y"#"###).as_deref(), Some("x\"y"));
+        assert_eq!(unquote("42"), None);
+    }
+}
