@@ -138,6 +138,10 @@ impl Diagnostic {
             let (line, col) = file.line_col(loc.span.start);
             let arrow = if i == 0 && self.location.is_some() { "-->" } else { ":::" };
             let _ = writeln!(out, "{pad}{arrow} {}:{line}:{col}", file.display);
+            if loc.span == (0..0) {
+                // About the file as a whole: no line to show.
+                continue;
+            }
             let text = file.line_text(line);
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{line:>gutter$} | {text}");

@@ -343,16 +343,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
         let name = marker(line.text).unwrap_or("").trim();
         let slot = match name {
             "upgrade" => &mut upgrade,
-            "downgrade" => {
-                if upgrade.is_none() {
-                    errors.push(
-                        Diagnostic::error("section-order", "the downgrade section comes before the upgrade section")
-                            .at(file, line_span.clone())
-                            .with_help("put `-- kiln:upgrade` and its SQL first"),
-                    );
-                }
-                &mut downgrade
-            }
+            "downgrade" => &mut downgrade,
             other => {
                 errors.push(
                     Diagnostic::error("unknown-marker", format!("unknown section marker `kiln:{other}`"))
@@ -373,6 +364,16 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
         }
         *slot = Some((line_span, body_start..body_end.max(body_start)));
     }
+    if let (Some((up, _)), Some((down, _))) = (&upgrade, &downgrade) {
+        if down.start < up.start {
+            errors.push(
+                Diagnostic::error("section-order", "the downgrade section comes before the upgrade section")
+                    .at(file, down.clone())
+                    .with_label(file, up.clone(), "upgrade starts here")
+                    .with_help("put `-- kiln:upgrade` and its SQL first"),
+            );
+        }
+    }
     let end_span = text.len()..text.len();
     // A merge revision usually has no SQL of its own, as in Alembic.
     let is_merge = revises.len() > 1;
@@ -380,7 +381,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
         None => {
             errors.push(
                 Diagnostic::error("missing-upgrade", "revision has no `-- kiln:upgrade` section")
-                    .at(file, end_span.clone())
+                    .at(file, downgrade.as_ref().map_or(end_span.clone(), |d| d.0.clone()))
                     .with_help("add a line `-- kiln:upgrade` followed by the revision's SQL"),
             );
             0..0

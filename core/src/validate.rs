@@ -179,6 +179,9 @@ pub fn check_files(mut files: Vec<InputFile>, display_dir: &str) -> Result<Revis
     }
 
     let mut parsed: Vec<LoadedRevision> = Vec::new();
+    // Ids of files that failed to parse, recovered as well as possible, so
+    // that revisions naming them are not also reported as missing a parent.
+    let mut unparsed_ids: Vec<String> = Vec::new();
     let mut parse_failed = false;
     for f in &files {
         if is_ignored(&f.name) || (f.name == CONFIG_FILE && !f.is_dir) {
@@ -212,6 +215,7 @@ pub fn check_files(mut files: Vec<InputFile>, display_dir: &str) -> Result<Revis
                     .with_help("save the file as UTF-8"),
                 );
                 parse_failed = true;
+                unparsed_ids.push(stem.split('_').next().unwrap_or(stem).to_string());
                 continue;
             }
         };
@@ -274,11 +278,12 @@ pub fn check_files(mut files: Vec<InputFile>, display_dir: &str) -> Result<Revis
             Err(errors) => {
                 report.diagnostics.extend(errors);
                 parse_failed = true;
+                unparsed_ids.push(recover_id(&text).unwrap_or_else(|| stem.split('_').next().unwrap_or(stem).to_string()));
             }
         }
     }
 
-    let graph = check_graph(&parsed, &config, parse_failed, &mut report);
+    let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
     match graph {
         Some(graph) if !report.has_errors() => {
             let history = graph.history_order();
@@ -288,10 +293,17 @@ pub fn check_files(mut files: Vec<InputFile>, display_dir: &str) -> Result<Revis
     }
 }
 
-/// Builds the graph and checks heads and bases. With `parse_failed` the
-/// graph is still checked for duplicates, but not for missing revisions,
-/// heads or bases, which a broken file would make misleading.
-fn check_graph(revs: &[LoadedRevision], config: &Config, parse_failed: bool, report: &mut Report) -> Option<Graph> {
+/// The `Revision ID` of a file that did not parse, if a line names it.
+fn recover_id(text: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix("-- Revision ID:")).map(|v| v.trim().to_string())
+}
+
+/// Builds the graph and checks heads and bases. When some files did not
+/// parse (`unparsed` holds their ids), references to those ids are not
+/// reported as missing, and heads and bases are not checked: a broken file
+/// would make those reports misleading.
+fn check_graph(revs: &[LoadedRevision], config: &Config, unparsed: Option<&[String]>, report: &mut Report) -> Option<Graph> {
+    let parse_failed = unparsed.is_some();
     let specs: Vec<NodeSpec> = revs
         .iter()
         .map(|r| NodeSpec {
@@ -305,8 +317,10 @@ fn check_graph(revs: &[LoadedRevision], config: &Config, parse_failed: bool, rep
         Ok(g) => g,
         Err(errors) => {
             for e in errors {
-                if parse_failed && matches!(e, GraphError::MissingRevision { .. }) {
-                    continue;
+                if let (Some(ids), GraphError::MissingRevision { missing, .. }) = (unparsed, &e) {
+                    if ids.contains(missing) {
+                        continue;
+                    }
                 }
                 report.diagnostics.push(graph_diagnostic(revs, &e));
             }

@@ -24,9 +24,22 @@ use proc_macro2::{Literal, Span, TokenTree};
 pub fn embed_migrations(input: TokenStream) -> TokenStream {
     match expand(input.into()) {
         Ok(tokens) => tokens.into(),
-        Err(message) => {
-            let lit = Literal::string(&message);
-            quote_error(lit).into()
+        // One `compile_error!` per diagnostic, each the text build.rs prints,
+        // as statements of a block so the expression stays well-formed.
+        Err(messages) => {
+            let body: proc_macro2::TokenStream = messages
+                .iter()
+                .flat_map(|m| {
+                    let mut e = quote_error(Literal::string(m));
+                    e.extend([TokenTree::Punct(proc_macro2::Punct::new(';', proc_macro2::Spacing::Alone))]);
+                    e
+                })
+                .collect();
+            // The block's value has type `!`, so no type error follows the real ones.
+            let mut body = body;
+            body.extend("::core::unreachable!()".parse::<proc_macro2::TokenStream>().expect("valid tokens"));
+            let block = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body);
+            proc_macro2::TokenStream::from(TokenTree::Group(block)).into()
         }
     }
 }
@@ -45,11 +58,18 @@ fn quote_error(message: Literal) -> proc_macro2::TokenStream {
         .collect()
 }
 
-fn expand(input: proc_macro2::TokenStream) -> Result<proc_macro2::TokenStream, String> {
-    let given = string_argument(input)?;
-    let path = resolve_path(&given)?;
-    let set = kiln_core::load_dir(&path, given.trim_end_matches('/')).map_err(|r| r.render())?;
-    kiln_core::codegen::generate(&set)
+fn expand(input: proc_macro2::TokenStream) -> Result<proc_macro2::TokenStream, Vec<String>> {
+    let given = string_argument(input).map_err(|e| vec![e])?;
+    let path = resolve_path(&given).map_err(|e| vec![e])?;
+    let set = kiln_core::load_dir(&path, given.trim_end_matches('/')).map_err(|report| {
+        report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == kiln_core::Severity::Error)
+            .map(|d| d.render(&report.sources).trim_end().to_string())
+            .collect::<Vec<_>>()
+    })?;
+    kiln_core::codegen::generate(&set).map_err(|e| vec![e])
 }
 
 fn string_argument(input: proc_macro2::TokenStream) -> Result<String, String> {
