@@ -1,0 +1,111 @@
+//! The build-script path end to end, in a scratch crate that uses kiln the
+//! way a user would (a `build.rs` calling `kiln_core::build::migrations`,
+//! and `kiln::include_migrations!()` in its code): new files are seen,
+//! an unchanged tree rebuilds nothing, a broken tree fails the build with
+//! kiln's diagnostics and no backtrace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn revision(id: &str, revises: &str) -> String {
+    format!(
+        "-- Step {id}\n--\n-- Revision ID: {id}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00\n\n-- kiln:upgrade\nSELECT 1;\n\n-- kiln:downgrade\nSELECT 2;\n"
+    )
+}
+
+struct Scratch {
+    dir: PathBuf,
+    target: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let base = root.join("target").join("kiln-e2e");
+        let dir = base.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::create_dir_all(dir.join("migrations")).unwrap();
+        let manifest = format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n\n\
+             [dependencies]\nkiln = {{ path = {root:?} }}\n\n[build-dependencies]\nkiln-core = {{ path = {core:?} }}\n",
+            root = root.display().to_string(),
+            core = root.join("core").display().to_string(),
+        );
+        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        std::fs::write(dir.join("build.rs"), "fn main() {\n    kiln_core::build::migrations(\"migrations\");\n}\n").unwrap();
+        std::fs::write(
+            dir.join("src/main.rs"),
+            "static MIGRATIONS: kiln::Migrations = kiln::include_migrations!();\n\
+             fn main() {\n    for r in MIGRATIONS.revisions() {\n        println!(\"{}\", r.id);\n    }\n}\n",
+        )
+        .unwrap();
+        Scratch { dir, target: base.join("target") }
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.join("migrations").join(file), text).unwrap();
+    }
+
+    fn cargo(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO"))
+            .args(args)
+            .arg("--offline")
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env_remove("RUSTFLAGS")
+            .current_dir(&self.dir)
+            .output()
+            .unwrap()
+    }
+
+    fn build(&self) -> (bool, String) {
+        let out = self.cargo(&["build", "-v"]);
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    fn run(&self) -> Vec<String> {
+        let out = self.cargo(&["run", "-q"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    }
+}
+
+#[test]
+fn a_users_build_script_embeds_validates_and_rebuilds_exactly_when_needed() {
+    let s = Scratch::new("kiln_e2e_app");
+    s.write("aaaa00000001_one.sql", &revision("aaaa00000001", ""));
+    s.write("bbbb00000002_two.sql", &revision("bbbb00000002", "aaaa00000001"));
+    let (ok, log) = s.build();
+    assert!(ok, "{log}");
+    assert_eq!(s.run(), ["aaaa00000001", "bbbb00000002"]);
+
+    // Nothing changed: nothing is rebuilt.
+    let (ok, log) = s.build();
+    assert!(ok, "{log}");
+    assert!(log.contains("Fresh kiln_e2e_app"), "{log}");
+    assert!(!log.contains("Compiling kiln_e2e_app"), "an unchanged tree rebuilt the crate:\n{log}");
+
+    // A new file is seen without touching any code.
+    s.write("cccc00000003_three.sql", &revision("cccc00000003", "bbbb00000002"));
+    assert!(s.build().0);
+    assert_eq!(s.run(), ["aaaa00000001", "bbbb00000002", "cccc00000003"]);
+
+    // An edit is seen too.
+    s.write("cccc00000003_three.sql", &revision("cccc00000003", "bbbb00000002").replace("SELECT 1;", "SELECT 3;"));
+    let (ok, log) = s.build();
+    assert!(ok && log.contains("Compiling kiln_e2e_app"), "{log}");
+
+    // A broken chain fails the build with the diagnostic, and no panic or backtrace.
+    s.write("dddd00000004_four.sql", &revision("dddd00000004", "ffff00000009"));
+    let (ok, log) = s.build();
+    assert!(!ok);
+    assert!(log.contains("error[kiln::missing-parent]: revision `dddd00000004` revises `ffff00000009`, which does not exist"), "{log}");
+    assert!(log.contains("--> migrations/dddd00000004_four.sql:4:13"), "{log}");
+    assert!(!log.contains("panicked") && !log.contains("RUST_BACKTRACE"), "{log}");
+
+    // Removing the broken file makes the build pass again.
+    std::fs::remove_file(s.dir.join("migrations/dddd00000004_four.sql")).unwrap();
+    assert!(s.build().0);
+    assert_eq!(s.run().len(), 3);
+}

@@ -1,0 +1,149 @@
+//! Property tests over random revision graphs: branches, merges, several
+//! labelled bases and depends_on, in a random load order.
+
+use kiln_core::{Direction, Graph, NodeSpec, VersionOp};
+use proptest::prelude::*;
+
+/// One revision of a generated graph: how many parents, which ones (as
+/// fractions of the revisions before it), whether it starts a new base, and
+/// whether it depends on an earlier revision.
+#[derive(Clone, Debug)]
+struct Gene {
+    kind: u8,
+    a: u16,
+    b: u16,
+    id_salt: u32,
+}
+
+fn genes() -> impl Strategy<Value = Vec<Gene>> {
+    prop::collection::vec((0u8..20, any::<u16>(), any::<u16>(), any::<u32>()), 1..40)
+        .prop_map(|v| v.into_iter().map(|(kind, a, b, id_salt)| Gene { kind, a, b, id_salt }).collect())
+}
+
+/// Builds specs in creation order (parents before children); ids are random,
+/// so the load order (ids sorted) is unrelated to the creation order.
+fn graph_specs(genes: &[Gene], with_deps: bool) -> Vec<NodeSpec> {
+    let mut specs: Vec<NodeSpec> = Vec::new();
+    for (i, g) in genes.iter().enumerate() {
+        let id = format!("{:08x}{:04x}", g.id_salt, i);
+        let mut spec = NodeSpec { id, ..NodeSpec::default() };
+        if i > 0 {
+            let pa = g.a as usize % i;
+            let pb = g.b as usize % i;
+            match g.kind {
+                // A new labelled base.
+                0 => spec.branch_labels = vec![format!("l{i}")],
+                // A merge of two earlier revisions.
+                1..=3 if pa != pb => spec.down_revisions = vec![specs[pa].id.clone(), specs[pb].id.clone()],
+                // A dependency on an earlier revision besides the parent.
+                4 if with_deps && pa != pb => {
+                    spec.down_revisions = vec![specs[pa].id.clone()];
+                    spec.depends_on = vec![specs[pb].id.clone()];
+                }
+                _ => spec.down_revisions = vec![specs[pa].id.clone()],
+            }
+        }
+        specs.push(spec);
+    }
+    specs.sort_by(|x, y| x.id.cmp(&y.id));
+    specs
+}
+
+fn ancestors_down(g: &Graph, rev: usize) -> Vec<usize> {
+    let mut seen = vec![false; g.len()];
+    let mut stack = vec![rev];
+    while let Some(r) = stack.pop() {
+        if !std::mem::replace(&mut seen[r], true) {
+            stack.extend_from_slice(g.parents(r));
+            stack.extend_from_slice(g.dependencies(r));
+        }
+    }
+    (0..g.len()).filter(|&r| seen[r] && r != rev).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn upgrading_to_heads_runs_every_revision_once_after_its_parents(genes in genes(), with_deps in any::<bool>()) {
+        let g = Graph::build(&graph_specs(&genes, with_deps)).unwrap();
+        let plan = g.plan_upgrade(&[], "heads").unwrap();
+        let mut position = vec![usize::MAX; g.len()];
+        for (i, step) in plan.steps.iter().enumerate() {
+            prop_assert_eq!(step.direction, Direction::Up);
+            prop_assert_eq!(position[step.revision], usize::MAX, "revision runs twice");
+            position[step.revision] = i;
+        }
+        for r in 0..g.len() {
+            prop_assert!(position[r] != usize::MAX, "revision {} never runs", g.id(r));
+            for &p in g.parents(r).iter().chain(g.dependencies(r)) {
+                prop_assert!(position[p] < position[r], "{} runs before its parent {}", g.id(r), g.id(p));
+            }
+        }
+        // The history order lists every revision, each before its parents.
+        let history = g.history_order();
+        prop_assert_eq!(history.len(), g.len());
+        let mut seen = vec![false; g.len()];
+        for &r in history.iter().rev() {
+            for &p in g.parents(r) {
+                prop_assert!(seen[p]);
+            }
+            seen[r] = true;
+        }
+    }
+
+    #[test]
+    fn up_to_a_revision_then_down_to_base_is_the_same_walk_reversed(genes in genes(), pick in any::<u16>()) {
+        let g = Graph::build(&graph_specs(&genes, false)).unwrap();
+        let target = pick as usize % g.len();
+        let up = g.plan_upgrade(&[], g.id(target)).unwrap();
+        let up_order: Vec<usize> = up.steps.iter().map(|s| s.revision).collect();
+        // Exactly the target and its ancestors run, ending with the target alone in the table.
+        let mut expected = ancestors_down(&g, target);
+        expected.push(target);
+        expected.sort_unstable();
+        let mut sorted = up_order.clone();
+        sorted.sort_unstable();
+        prop_assert_eq!(sorted, expected);
+        prop_assert_eq!(&up.heads_after, &vec![g.id(target).to_string()]);
+        let down = g.plan_downgrade(&up.heads_after, "base").unwrap();
+        let mut down_order: Vec<usize> = down.steps.iter().map(|s| s.revision).collect();
+        down_order.reverse();
+        prop_assert_eq!(down_order, up_order);
+        prop_assert!(down.heads_after.is_empty());
+    }
+
+    #[test]
+    fn version_rows_are_always_the_tips_of_what_is_applied(genes in genes(), pick in any::<u16>()) {
+        let g = Graph::build(&graph_specs(&genes, false)).unwrap();
+        let plan = g.plan_upgrade(&[], "heads").unwrap();
+        let mut applied = vec![false; g.len()];
+        let mut rows: std::collections::BTreeSet<String> = Default::default();
+        for step in &plan.steps {
+            applied[step.revision] = true;
+            for op in &step.version_ops {
+                match op {
+                    VersionOp::Insert(id) => prop_assert!(rows.insert(id.clone())),
+                    VersionOp::Delete(id) => prop_assert!(rows.remove(id)),
+                    VersionOp::Update(a, b) => prop_assert!(rows.remove(a) && rows.insert(b.clone())),
+                }
+            }
+            // Rows = applied revisions with no applied child.
+            let tips: std::collections::BTreeSet<String> = (0..g.len())
+                .filter(|&r| applied[r] && !g.children(r).iter().any(|&c| applied[c]))
+                .map(|r| g.id(r).to_string())
+                .collect();
+            prop_assert_eq!(&rows, &tips);
+            prop_assert_eq!(step.heads_after.iter().cloned().collect::<std::collections::BTreeSet<_>>(), tips);
+        }
+        // Then downgrading one step from a single head removes just that head.
+        if g.heads().len() == 1 && !g.is_merge_point(g.heads()[0]) {
+            let head = g.heads()[0];
+            let down = g.plan_downgrade(&plan.heads_after, "-1").unwrap();
+            prop_assert_eq!(down.steps.len(), 1);
+            prop_assert_eq!(down.steps[0].revision, head);
+        }
+        let _ = pick;
+    }
+}
+
