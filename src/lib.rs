@@ -48,5 +48,5 @@ macro_rules! include_migrations {
 /// kiln-core version does not compile against this runtime.
 #[doc(hidden)]
 pub mod __private_v0_1 {
-    pub use kiln_core::embedded::{Migrations, Revision};
+    pub use kiln_core::embedded::{checked_source, Migrations, Revision};
 }

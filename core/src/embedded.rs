@@ -8,6 +8,14 @@
 
 use crate::graph::{Graph, NodeSpec, RevIdx};
 
+/// Used by generated code: the embedded text of a revision file, checked at
+/// compile time against the length kiln validated.
+#[doc(hidden)]
+pub const fn checked_source(text: &'static str, validated_len: usize) -> &'static str {
+    assert!(text.len() == validated_len, "a migration file changed after kiln validated it: rebuild");
+    text
+}
+
 /// One revision as embedded in a binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Revision {

@@ -1,0 +1,150 @@
+//! Benchmark: validation plus code generation of generated migrations
+//! directories (a chain with a branch and its merge every 50 revisions),
+//! and the time rustc takes to compile the generated table.
+//!
+//! `cargo bench -p kiln-core --bench validate` prints, for 1,000 and 10,000
+//! revisions, the best of several runs of `load_dir` (read, parse, validate,
+//! graph, history order) + `generate` + `render_file`, and the ratio to the
+//! 1-second target. With `KILN_BENCH_COMPILE=1` it also builds a crate that
+//! embeds the 10,000-revision table (build script included) in release mode.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kiln_core::codegen;
+
+/// Writes `n` revisions to `dir` and returns the directory.
+pub fn generate_dir(dir: &Path, n: usize) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let id = |i: usize| format!("{:012x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16);
+    for i in 0..n {
+        let p = i % 50;
+        let revises = match (i, p) {
+            (0, _) => String::new(),
+            (_, 11) => id(i - 2),                          // side branch from the same parent as i-1
+            (_, 12) => id(i - 2),                          // main line continues from i-2
+            (_, 13) => format!("{}, {}", id(i - 1), id(i - 2)), // merge
+            _ => id(i - 1),
+        };
+        let text = format!(
+            "-- Step {i}\n--\n-- Revision ID: {rid}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00.000000\n\n\
+             -- kiln:upgrade\nCREATE TABLE t{i} (id VARCHAR(26) NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(), CONSTRAINT pk_t{i} PRIMARY KEY (id));\n\n\
+             -- kiln:downgrade\nDROP TABLE t{i};\n",
+            rid = id(i)
+        );
+        std::fs::write(dir.join(format!("{}_step_{i}.sql", id(i))), text).unwrap();
+    }
+}
+
+fn validate_and_generate(dir: &Path) -> usize {
+    let set = kiln_core::load_dir(dir, "migrations").unwrap_or_else(|r| panic!("{}", r.render()));
+    let tokens = codegen::generate(&set).unwrap();
+    codegen::render_file(&set, &tokens).len()
+}
+
+/// Where the time goes for one directory: load+validate, generate, render.
+fn phases(dir: &Path) {
+    let t = Instant::now();
+    let set = kiln_core::load_dir(dir, "migrations").unwrap();
+    let load = t.elapsed();
+    let t = Instant::now();
+    let order = set.graph.history_order();
+    let history = t.elapsed();
+    let t = Instant::now();
+    let tokens = codegen::generate(&set).unwrap();
+    let generate = t.elapsed();
+    let t = Instant::now();
+    let text = codegen::render_file(&set, &tokens);
+    let render = t.elapsed();
+    println!(
+        "  phases for {} revisions: load+validate {:.1} ms (of which history order {:.1} ms), generate {:.1} ms, render {:.1} ms ({} bytes)",
+        order.len(),
+        load.as_secs_f64() * 1e3,
+        history.as_secs_f64() * 1e3,
+        generate.as_secs_f64() * 1e3,
+        render.as_secs_f64() * 1e3,
+        text.len()
+    );
+}
+
+fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kiln-bench").join(name)
+}
+
+fn main() {
+    println!("kiln-core validate + generate (best of 5)");
+    for n in [1_000, 10_000] {
+        let dir = scratch(&format!("migrations-{n}"));
+        generate_dir(&dir, n);
+        let mut bytes = 0;
+        let t = best_of(5, || bytes = validate_and_generate(&dir));
+        println!(
+            "  {n:>6} revisions: {:>8.1} ms  ({:.2} of the 1 s target; generated file {} KiB)",
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64(),
+            bytes / 1024
+        );
+    }
+    phases(&scratch("migrations-10000"));
+    if std::env::var_os("KILN_BENCH_COMPILE").is_some() {
+        compile_bench();
+    } else {
+        println!("  (set KILN_BENCH_COMPILE=1 to time compiling the 10,000-revision table)");
+    }
+}
+
+/// Builds a scratch crate embedding 10 revisions (to compile dependencies),
+/// then 10,000 revisions, timing only the second build.
+fn compile_bench() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+    let app = scratch("app");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        app.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"kiln_bench_app\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n\n\
+             [dependencies]\nkiln = {{ path = {r:?} }}\n\n[build-dependencies]\nkiln-core = {{ path = {c:?} }}\n",
+            r = root.display().to_string(),
+            c = root.join("core").display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(root.join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
+    std::fs::write(app.join("build.rs"), "fn main() { kiln_core::build::migrations(\"migrations\"); }\n").unwrap();
+    std::fs::write(
+        app.join("src/main.rs"),
+        "static M: kiln::Migrations = kiln::include_migrations!();\nfn main() { println!(\"{}\", M.len()); }\n",
+    )
+    .unwrap();
+    let build = || {
+        let t = Instant::now();
+        let ok = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--release", "--offline", "-q"])
+            .env("CARGO_TARGET_DIR", scratch("target"))
+            .current_dir(&app)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "scratch build failed");
+        t.elapsed()
+    };
+    generate_dir(&app.join("migrations"), 10);
+    build();
+    for n in [1_000, 10_000] {
+        generate_dir(&app.join("migrations"), n);
+        let t = build();
+        println!("  release build of a crate embedding {n:>6} revisions (build script + rustc): {:.1} s", t.as_secs_f64());
+    }
+}
