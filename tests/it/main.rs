@@ -4,4 +4,5 @@ mod build_script;
 mod embed;
 mod oracle;
 mod props;
+mod tidy;
 mod ui;
