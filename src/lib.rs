@@ -29,8 +29,26 @@
 
 extern crate self as kiln;
 
+pub mod conn;
+pub mod migrator;
+pub mod offline;
+pub mod redact;
+#[cfg(feature = "postgres")]
+pub mod sync;
+pub mod tables;
+#[cfg(feature = "tokio-postgres")]
+pub mod tokio;
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cluster;
+
+pub use conn::{Conn, DbError};
 pub use kiln_core::embedded::{Migrations, Revision};
 pub use kiln_core::{Direction, Graph, Plan, PlanError, Step, VersionOp};
+pub use migrator::{AppliedStep, Command, Config, Drift, DriftPolicy, Error, Migrator, Outcome, TransactionMode};
+pub use tables::Tables;
 
 #[cfg(feature = "macros")]
 pub use kiln_macros::embed_migrations;

@@ -1,37 +1,10 @@
 //! The `kiln` binary: Kartograph's reference schema, validated at build time
-//! and embedded. For now it prints the validated revision graph.
+//! and embedded, with the whole `kiln` command line. Without a command it runs
+//! the main job: upgrade to head (against `DATABASE_URL`, or a throwaway local
+//! cluster when none is set).
 
-use kiln::Migrations;
-
-static MIGRATIONS: Migrations = kiln::include_migrations!();
+static MIGRATIONS: kiln::Migrations = kiln::include_migrations!();
 
 fn main() {
-    let graph = MIGRATIONS.graph();
-    println!(
-        "kiln: {} revisions embedded from {}/, validated at build time",
-        MIGRATIONS.len(),
-        MIGRATIONS.source_dir()
-    );
-    for rev in MIGRATIONS.history() {
-        let i = graph.index_of(rev.id).expect("embedded revision is in its graph");
-        let mut marks = Vec::new();
-        if graph.heads().contains(&i) {
-            marks.push("head");
-        }
-        if graph.bases().contains(&i) {
-            marks.push("base");
-        }
-        if graph.is_branch_point(i) {
-            marks.push("branchpoint");
-        }
-        if graph.is_merge_point(i) {
-            marks.push("mergepoint");
-        }
-        if !rev.transactional {
-            marks.push("non-transactional");
-        }
-        let parents = if rev.down_revisions.is_empty() { "<base>".to_string() } else { rev.down_revisions.join(", ") };
-        let marks = if marks.is_empty() { String::new() } else { format!(" ({})", marks.join(", ")) };
-        println!("{parents} -> {}{marks}, {}", rev.id, rev.message);
-    }
+    std::process::exit(kiln::cli::run(Some(MIGRATIONS), std::env::args().skip(1)));
 }

@@ -18,6 +18,7 @@ pub mod diagnostic;
 pub mod embedded;
 pub mod graph;
 pub mod parse;
+pub mod sql;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Report, Severity};

@@ -1,0 +1,625 @@
+//! The `kiln` command line, with Alembic's subcommand names and arguments,
+//! over an embedded set (or `--dir PATH`, loaded at run time through the same
+//! kiln-core parser and validation).
+//!
+//! A binary that embeds its own migrations offers the same commands in a few
+//! lines:
+//!
+//! ```no_run
+//! static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations");
+//! fn main() {
+//!     std::process::exit(kiln::cli::run(Some(MIGRATIONS), std::env::args().skip(1)));
+//! }
+//! ```
+//!
+//! Exit codes: 0 success, 1 error, 2 bad usage, 3 `check` found the database
+//! not at head.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use kiln_core::Direction;
+
+use crate::migrator::{Command, Config, DriftPolicy, Migrator, Outcome, TransactionMode};
+use crate::offline::{json_list, json_string, parse_range};
+use crate::redact::{password_of, redact_url, scrub};
+use crate::Migrations;
+
+const USAGE: &str = "\
+usage: kiln [options] <command> [args]
+
+commands (Alembic's names and arguments):
+  upgrade <target> [--sql]        apply revisions: head, heads, <rev>, +N, <label>@head
+  downgrade <target> [--sql]      revert revisions: -N, <rev>, base, <label>@base
+  stamp <target> [--purge] [--sql]  set the version table without running SQL
+  current                         the database's current revision(s)
+  check                           exit 3 unless the database is at head (readiness probes)
+  history [-r start:end] [--indicate-current]
+  heads | branches | show <rev>
+  accept-checksum [<rev>...]      accept edited files' checksums (all drifted when none given)
+  resolve-interrupted             mark interrupted non-transactional revisions abandoned
+  revision -m <message> [--head <rev>] [--branch-label <l>] [--depends-on <rev>] [--non-transactional]
+  merge -m <message> [<rev>... | heads]
+
+--sql takes a range start:end (start may list several heads: a,b:head) and prints the
+script instead of connecting; with --format json it prints the plan.
+
+options:
+  --database-url <url>      or DATABASE_URL
+  --dir <path>              use this migrations directory instead of the embedded set
+  --format human|json       output format (default human)
+  --schema <name>           schema of the version and history tables
+  --version-table <name>    default alembic_version
+  --lock-wait <seconds>     how long to wait for another runner (default 300)
+  --lock-timeout <ms>       lock_timeout for migration statements
+  --statement-timeout <ms>  statement_timeout for migration statements
+  --single-transaction      run the whole upgrade in one transaction
+  --allow-unknown           accept a database at a revision this binary does not know
+  --ignore-drift            warn instead of failing on edited applied revisions
+  -v, --verbose             more detail
+";
+
+struct Args {
+    command: Option<String>,
+    positional: Vec<String>,
+    database_url: Option<String>,
+    dir: Option<String>,
+    json: bool,
+    sql: bool,
+    purge: bool,
+    verbose: bool,
+    indicate_current: bool,
+    range: Option<String>,
+    message: Option<String>,
+    head: Option<String>,
+    branch_label: Option<String>,
+    depends_on: Option<String>,
+    non_transactional: bool,
+    config: Config,
+}
+
+fn parse(args: Vec<String>) -> Result<Args, String> {
+    let mut a = Args {
+        command: None,
+        positional: Vec::new(),
+        database_url: std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()),
+        dir: None,
+        json: false,
+        sql: false,
+        purge: false,
+        verbose: false,
+        indicate_current: false,
+        range: None,
+        message: None,
+        head: None,
+        branch_label: None,
+        depends_on: None,
+        non_transactional: false,
+        config: Config::default(),
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"))
+        };
+        let millis = |v: String, name: &str| -> Result<Duration, String> {
+            v.parse::<u64>().map(Duration::from_millis).map_err(|_| format!("{name} takes milliseconds, not `{v}`"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--database-url" => a.database_url = Some(value("--database-url")?),
+            "--dir" => a.dir = Some(value("--dir")?),
+            "--format" => match value("--format")?.as_str() {
+                "json" => a.json = true,
+                "human" => a.json = false,
+                other => return Err(format!("unknown format `{other}`; use human or json")),
+            },
+            "--schema" => a.config.tables.schema = Some(value("--schema")?),
+            "--version-table" => a.config.tables.version_table = value("--version-table")?,
+            "--lock-wait" => {
+                let v = value("--lock-wait")?;
+                a.config.lock_wait = Duration::from_secs(v.parse().map_err(|_| format!("--lock-wait takes seconds, not `{v}`"))?);
+            }
+            "--lock-timeout" => a.config.lock_timeout = Some(millis(value("--lock-timeout")?, "--lock-timeout")?),
+            "--statement-timeout" => a.config.statement_timeout = Some(millis(value("--statement-timeout")?, "--statement-timeout")?),
+            "--single-transaction" => a.config.transaction_mode = TransactionMode::Whole,
+            "--allow-unknown" => a.config.allow_unknown_revisions = true,
+            "--ignore-drift" => a.config.drift = DriftPolicy::Warn,
+            "--sql" => a.sql = true,
+            "--purge" => a.purge = true,
+            "-v" | "--verbose" => a.verbose = true,
+            "-i" | "--indicate-current" => a.indicate_current = true,
+            "-r" | "--rev-range" => a.range = Some(value("-r")?),
+            "-m" | "--message" => a.message = Some(value("-m")?),
+            "--head" => a.head = Some(value("--head")?),
+            "--branch-label" => a.branch_label = Some(value("--branch-label")?),
+            "--depends-on" => a.depends_on = Some(value("--depends-on")?),
+            "--non-transactional" => a.non_transactional = true,
+            f if f.starts_with('-') && f.len() > 1 && !f[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+                return Err(format!("unknown option `{f}`"))
+            }
+            _ if a.command.is_none() => a.command = Some(arg),
+            _ => a.positional.push(arg),
+        }
+    }
+    Ok(a)
+}
+
+/// Runs the CLI over `embedded` (or `--dir`) with `args` (without the program
+/// name) and returns the process exit code.
+pub fn run(embedded: Option<Migrations>, args: impl IntoIterator<Item = String>) -> i32 {
+    let args = match parse(args.into_iter().collect()) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            print!("{USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    let secret = args.database_url.as_deref().and_then(password_of);
+    match dispatch(embedded, &args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", scrub(&e, secret.as_deref()));
+            1
+        }
+    }
+}
+
+fn load(embedded: Option<Migrations>, args: &Args) -> Result<Migrations, String> {
+    match (&args.dir, embedded) {
+        (Some(dir), _) => kiln_core::load_dir(std::path::Path::new(dir), dir.trim_end_matches('/'))
+            .map(|set| {
+                for d in &set.report.diagnostics {
+                    eprintln!("{}", d.render(&set.report.sources));
+                }
+                set.leak()
+            })
+            .map_err(|report| format!("{} is not a valid migrations directory:\n\n{}", dir, report.render())),
+        (None, Some(m)) => Ok(m),
+        (None, None) => Err("no embedded migrations: pass --dir <path>".into()),
+    }
+}
+
+/// A connection for the CLI: TLS when the `tls` feature is on (libpq's
+/// `require` semantics: encrypted, certificate not verified).
+pub fn connect(url: &str) -> Result<postgres::Client, String> {
+    let safe = redact_url(url);
+    let config: postgres::Config = url.parse().map_err(|e| format!("bad database URL `{safe}`: {e}"))?;
+    #[cfg(feature = "tls")]
+    {
+        let connector = native_tls::TlsConnector::builder()
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true)
+            .build()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        config
+            .connect(postgres_native_tls::MakeTlsConnector::new(connector))
+            .map_err(|e| format!("cannot connect to `{safe}`: {e}"))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        config.connect(postgres::NoTls).map_err(|e| format!("cannot connect to `{safe}`: {e}"))
+    }
+}
+
+fn dispatch(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
+    let Some(command) = args.command.as_deref() else {
+        return main_job(embedded, args);
+    };
+    let pos = |i: usize, what: &str| -> Result<String, String> {
+        args.positional.get(i).cloned().ok_or_else(|| format!("`kiln {command}` needs {what}"))
+    };
+    match command {
+        "revision" | "merge" => return new_revision(command, args),
+        _ => {}
+    }
+    let migrations = load(embedded, args)?;
+    let migrator = Migrator::with_config(migrations, args.config.clone());
+    match command {
+        "heads" => Ok(print_listing(&migrator, args, Listing::Heads)),
+        "branches" => Ok(print_listing(&migrator, args, Listing::Branches)),
+        "show" => show(&migrator, args, &pos(0, "a revision")?),
+        "history" => history(&migrator, args),
+        "upgrade" | "downgrade" if args.sql => {
+            let direction = if command == "upgrade" { Direction::Up } else { Direction::Down };
+            let (start, end) = parse_range(&pos(0, "a target or a start:end range")?);
+            let plan = migrator.plan(&start, &end, direction).map_err(|e| e.to_string())?;
+            if args.json {
+                println!("{}", migrator.plan_json(&plan));
+            } else {
+                print!("{}", migrator.offline_script(&plan).map_err(|e| e.to_string())?);
+            }
+            Ok(0)
+        }
+        "stamp" if args.sql => {
+            let (start, end) = parse_range(&pos(0, "a target")?);
+            let start = migrator.resolve_heads(&start).map_err(|e| e.to_string())?;
+            let after = crate::migrator::stamp_rows(migrator.graph(), if args.purge { &[] } else { &start }, &end).map_err(|e| e.to_string())?;
+            let t = &migrator.config().tables;
+            let mut ops = Vec::new();
+            if args.purge {
+                println!("DELETE FROM {};", t.version());
+            }
+            let current: &[String] = if args.purge { &[] } else { &start };
+            ops.extend(current.iter().filter(|h| !after.contains(h)).map(|h| kiln_core::VersionOp::Delete(h.clone())));
+            ops.extend(after.iter().filter(|h| !current.contains(h)).map(|h| kiln_core::VersionOp::Insert(h.clone())));
+            print!("{}BEGIN;\n{}COMMIT;\n", t.create_sql(), t.version_ops_sql(&ops));
+            Ok(0)
+        }
+        _ => {
+            let url = args.database_url.clone().ok_or("set DATABASE_URL or pass --database-url")?;
+            let mut client = connect(&url)?;
+            online(&migrator, &mut client, command, args, &pos)
+        }
+    }
+}
+
+fn online(
+    migrator: &Migrator,
+    client: &mut postgres::Client,
+    command: &str,
+    args: &Args,
+    pos: &dyn Fn(usize, &str) -> Result<String, String>,
+) -> Result<i32, String> {
+    let run = |client: &mut postgres::Client, c: Command| migrator.run(client, &c).map_err(|e| e.to_string());
+    let outcome = match command {
+        "upgrade" => run(client, Command::Upgrade(pos(0, "a target such as `head`")?))?,
+        "downgrade" => run(client, Command::Downgrade(pos(0, "a target such as `-1` or `base`")?))?,
+        "stamp" => run(client, Command::Stamp { target: pos(0, "a target")?, purge: args.purge })?,
+        "accept-checksum" => run(client, Command::AcceptChecksums(args.positional.clone()))?,
+        "resolve-interrupted" => run(client, Command::ResolveInterrupted)?,
+        "current" => {
+            let heads = migrator.current(client).map_err(|e| e.to_string())?;
+            if args.json {
+                println!("{{\"current\":{}}}", json_list(&heads));
+            } else if heads.is_empty() {
+                println!("(base: the version table is empty)");
+            } else {
+                for h in &heads {
+                    println!("{}", describe(migrator, h, true));
+                }
+            }
+            return Ok(0);
+        }
+        "check" => {
+            let at_head = migrator.check(client).map_err(|e| e.to_string())?;
+            let heads = migrator.current(client).map_err(|e| e.to_string())?;
+            if args.json {
+                println!("{{\"at_head\":{at_head},\"current\":{}}}", json_list(&heads));
+            } else if at_head {
+                println!("the database is at head ({})", heads.join(", "));
+            } else {
+                let pending = migrator.graph().plan_upgrade(&heads, "heads").map(|p| p.steps.len()).unwrap_or(0);
+                println!("the database is not at head: {pending} revision(s) pending (current: {})", if heads.is_empty() { "base".into() } else { heads.join(", ") });
+            }
+            return Ok(if at_head { 0 } else { 3 });
+        }
+        other => return Err(format!("unknown command `{other}`; see `kiln --help`")),
+    };
+    print_outcome(migrator, &outcome, args.json);
+    Ok(0)
+}
+
+fn print_outcome(migrator: &Migrator, o: &Outcome, json: bool) {
+    if json {
+        let steps: Vec<String> = o
+            .applied
+            .iter()
+            .map(|s| {
+                format!(
+                    "{{\"direction\":\"{}\",\"revision\":{},\"ms\":{}}}",
+                    if s.direction == Direction::Up { "up" } else { "down" },
+                    json_string(&s.revision),
+                    s.duration.as_millis()
+                )
+            })
+            .collect();
+        println!(
+            "{{\"before\":{},\"after\":{},\"applied\":[{}],\"warnings\":{}}}",
+            json_list(&o.before),
+            json_list(&o.after),
+            steps.join(","),
+            json_list(&o.warnings)
+        );
+        return;
+    }
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
+    }
+    for s in &o.applied {
+        let rev = migrator.migrations().get(&s.revision);
+        let msg = rev.map_or("", |r| r.message);
+        let verb = if s.direction == Direction::Up { "upgrade" } else { "downgrade" };
+        println!("{verb:>9} {} ({:>7.1} ms) {msg}", s.revision, s.duration.as_secs_f64() * 1e3);
+    }
+    if o.applied.is_empty() && o.before == o.after {
+        println!("nothing to do: the database is at {}", if o.after.is_empty() { "base".into() } else { o.after.join(", ") });
+    } else {
+        println!("now at {}", if o.after.is_empty() { "base".into() } else { o.after.join(", ") });
+    }
+}
+
+/// `<parents> -> <id> (head), message`, as `alembic history` prints.
+fn describe(migrator: &Migrator, id: &str, with_marks: bool) -> String {
+    let g = migrator.graph();
+    let Some(i) = g.index_of(id) else { return format!("{id} (unknown to this binary)") };
+    let rev = migrator.migrations().at(i);
+    let mut marks = Vec::new();
+    if with_marks {
+        if g.heads().contains(&i) {
+            marks.push("head");
+        }
+        if g.is_branch_point(i) {
+            marks.push("branchpoint");
+        }
+        if g.is_merge_point(i) {
+            marks.push("mergepoint");
+        }
+    }
+    let labels: Vec<&str> = g.branch_labels(i).collect();
+    let label = if labels.is_empty() { String::new() } else { format!(" ({})", labels.join(", ")) };
+    let marks = if marks.is_empty() { String::new() } else { format!(" ({})", marks.join(", ")) };
+    let parents = if rev.down_revisions.is_empty() { "<base>".to_string() } else { rev.down_revisions.join(", ") };
+    format!("{parents} -> {id}{label}{marks}, {}", rev.message)
+}
+
+enum Listing {
+    Heads,
+    Branches,
+}
+
+fn print_listing(migrator: &Migrator, args: &Args, which: Listing) -> i32 {
+    let g = migrator.graph();
+    let revs: Vec<usize> = match which {
+        Listing::Heads => g.heads().to_vec(),
+        Listing::Branches => (0..g.len()).filter(|&r| g.is_branch_point(r)).collect(),
+    };
+    if args.json {
+        let ids: Vec<&str> = revs.iter().map(|&r| g.id(r)).collect();
+        println!("{}", json_list(&ids));
+        return 0;
+    }
+    for r in revs {
+        println!("{}", describe(migrator, g.id(r), true));
+        if matches!(which, Listing::Branches) {
+            for &c in g.children(r) {
+                println!("    -> {}", describe(migrator, g.id(c), false));
+            }
+        }
+    }
+    0
+}
+
+fn show(migrator: &Migrator, args: &Args, ident: &str) -> Result<i32, String> {
+    let g = migrator.graph();
+    let revs = g.resolve(ident).map_err(|e| e.to_string())?;
+    for r in revs {
+        let rev = migrator.migrations().at(r);
+        if args.json {
+            println!(
+                "{{\"revision\":{},\"message\":{},\"down_revisions\":{},\"depends_on\":{},\"branch_labels\":{},\"file\":{},\"create_date\":{},\"transactional\":{},\"reversible\":{},\"checksum\":{}}}",
+                json_string(rev.id),
+                json_string(rev.message),
+                json_list(rev.down_revisions),
+                json_list(rev.depends_on),
+                json_list(&g.branch_labels(r).collect::<Vec<_>>()),
+                json_string(rev.file_name),
+                json_string(rev.create_date),
+                rev.transactional,
+                rev.is_reversible(),
+                json_string(rev.checksum)
+            );
+            continue;
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "Rev: {}{}", rev.id, if g.heads().contains(&r) { " (head)" } else { "" });
+        let _ = writeln!(out, "Parent: {}", if rev.down_revisions.is_empty() { "<base>".into() } else { rev.down_revisions.join(", ") });
+        if !rev.depends_on.is_empty() {
+            let _ = writeln!(out, "Also depends on: {}", rev.depends_on.join(", "));
+        }
+        let labels: Vec<&str> = g.branch_labels(r).collect();
+        if !labels.is_empty() {
+            let _ = writeln!(out, "Branch names: {}", labels.join(", "));
+        }
+        let _ = writeln!(out, "Path: {}/{}", migrator.migrations().source_dir(), rev.file_name);
+        let _ = writeln!(out, "Create Date: {}", rev.create_date);
+        let _ = writeln!(out, "Transactional: {}\nChecksum: {}\n\n    {}\n", rev.transactional, rev.checksum, rev.message);
+        let _ = writeln!(out, "-- upgrade\n{}", rev.upgrade_sql().trim());
+        match rev.downgrade_sql() {
+            Some(d) => {
+                let _ = writeln!(out, "-- downgrade\n{}", d.trim());
+            }
+            None => {
+                let _ = writeln!(out, "-- irreversible: no downgrade");
+            }
+        }
+        print!("{out}");
+    }
+    Ok(0)
+}
+
+fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
+    let g = migrator.graph();
+    let current: Vec<String> = if args.indicate_current {
+        let url = args.database_url.clone().ok_or("--indicate-current needs DATABASE_URL or --database-url")?;
+        migrator.current(&mut connect(&url)?).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    let (start, end) = match &args.range {
+        Some(r) => {
+            let (s, e) = r.split_once(':').ok_or("-r takes start:end")?;
+            (s.to_string(), e.to_string())
+        }
+        None => (String::new(), String::new()),
+    };
+    let resolve_one = |s: &str| -> Result<Option<Vec<usize>>, String> {
+        match s {
+            "" | "base" => Ok(None),
+            "current" => Ok(Some(current.iter().filter_map(|c| g.index_of(c)).collect())),
+            other => g.resolve(other).map(Some).map_err(|e| e.to_string()),
+        }
+    };
+    let lower = resolve_one(&start)?;
+    let upper = match end.as_str() {
+        "" | "heads" | "head" => None,
+        other => resolve_one(other)?,
+    };
+    let reach = |from: &[usize], down: bool| -> Vec<bool> {
+        let mut seen = vec![false; g.len()];
+        let mut stack = from.to_vec();
+        while let Some(r) = stack.pop() {
+            if !std::mem::replace(&mut seen[r], true) {
+                if down {
+                    stack.extend_from_slice(g.parents(r));
+                } else {
+                    stack.extend_from_slice(g.children(r));
+                }
+            }
+        }
+        seen
+    };
+    let below_upper = upper.as_ref().map(|u| reach(u, true));
+    let above_lower = lower.as_ref().map(|l| reach(l, false));
+    let order: Vec<usize> = migrator
+        .migrations()
+        .history()
+        .filter_map(|r| g.index_of(r.id))
+        .filter(|&r| below_upper.as_ref().is_none_or(|b| b[r]) && above_lower.as_ref().is_none_or(|a| a[r]))
+        .collect();
+    if args.json {
+        let items: Vec<String> = order
+            .iter()
+            .map(|&r| {
+                let rev = migrator.migrations().at(r);
+                format!(
+                    "{{\"revision\":{},\"down_revisions\":{},\"message\":{},\"head\":{},\"current\":{}}}",
+                    json_string(rev.id),
+                    json_list(rev.down_revisions),
+                    json_string(rev.message),
+                    g.heads().contains(&r),
+                    current.iter().any(|c| c == rev.id)
+                )
+            })
+            .collect();
+        println!("[{}]", items.join(","));
+        return Ok(0);
+    }
+    for r in order {
+        let id = g.id(r);
+        let mut line = describe(migrator, id, true);
+        if current.iter().any(|c| c == id) {
+            line = line.replacen(&format!("{id}"), &format!("{id} (current)"), 1);
+        }
+        println!("{line}");
+        if args.verbose {
+            let rev = migrator.migrations().at(r);
+            println!("    Path: {}/{}  Create Date: {}", migrator.migrations().source_dir(), rev.file_name, rev.create_date);
+        }
+    }
+    Ok(0)
+}
+
+/// A new 12-hex-digit revision id, Alembic's form.
+pub fn new_revision_id() -> String {
+    format!("{:012x}", crate::tables::random_bits() as u64 & 0xffff_ffff_ffff)
+}
+
+fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
+    let dir = args.dir.clone().unwrap_or_else(|| "migrations".into());
+    let message = args.message.clone().ok_or("`-m <message>` is required")?;
+    let set = kiln_core::load_dir(std::path::Path::new(&dir), &dir).map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
+    let g = &set.graph;
+    let parents: Vec<String> = if command == "merge" {
+        let wanted: Vec<String> = if args.positional.is_empty() || args.positional == ["heads"] {
+            g.heads().iter().map(|&h| g.id(h).to_string()).collect()
+        } else {
+            args.positional.clone()
+        };
+        let mut ids = Vec::new();
+        for w in wanted {
+            for r in g.resolve(&w).map_err(|e| e.to_string())? {
+                ids.push(g.id(r).to_string());
+            }
+        }
+        if ids.len() < 2 {
+            return Err("a merge needs at least two revisions".into());
+        }
+        ids
+    } else {
+        let head = args.head.clone().unwrap_or_else(|| "head".into());
+        g.resolve(&head).map_err(|e| e.to_string())?.iter().map(|&r| g.id(r).to_string()).collect()
+    };
+    let id = new_revision_id();
+    let slug = kiln_core::parse::slugify(&message);
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
+    let mut text = format!("-- {message}\n--\n-- Revision ID: {id}\n-- Revises: {}\n-- Create Date: {now}\n", parents.join(", "));
+    if let Some(l) = &args.branch_label {
+        let _ = writeln!(text, "-- Branch Labels: {l}");
+    }
+    if let Some(d) = &args.depends_on {
+        let _ = writeln!(text, "-- Depends On: {d}");
+    }
+    if args.non_transactional {
+        text.push_str("-- Transactional: false\n");
+    }
+    if command == "merge" {
+        text.push_str("\n-- kiln:upgrade\n\n-- kiln:downgrade\n");
+    } else {
+        text.push_str("\n-- kiln:upgrade\n-- TODO: the upgrade SQL\n\n-- kiln:downgrade\n-- TODO: SQL that undoes the upgrade\n");
+    }
+    let path = std::path::Path::new(&dir).join(format!("{id}_{slug}.sql"));
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("Generating {} ... done", path.display());
+    Ok(0)
+}
+
+/// The main job: upgrade to head, against `DATABASE_URL` or, without one, a
+/// throwaway local cluster; print each revision applied and the tables.
+fn main_job(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
+    let migrations = load(embedded, args)?;
+    let migrator = Migrator::with_config(migrations, args.config.clone());
+    let mut cluster = None;
+    let url = match &args.database_url {
+        Some(u) => u.clone(),
+        None => {
+            println!("no DATABASE_URL: starting a throwaway PostgreSQL cluster");
+            let c = crate::cluster::Cluster::start()?;
+            println!("cluster at 127.0.0.1:{} in {}", c.port(), c.dir().display());
+            let url = c.url("postgres");
+            cluster = Some(c);
+            url
+        }
+    };
+    println!("upgrading {} to head ({} revisions embedded)", redact_url(&url), migrator.migrations().len());
+    let mut client = connect(&url)?;
+    let outcome = migrator.upgrade(&mut client, "heads").map_err(|e| e.to_string())?;
+    print_outcome(&migrator, &outcome, false);
+    let rows = client
+        .query(
+            "SELECT table_name, (SELECT count(*) FROM information_schema.columns c WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name) \
+             FROM information_schema.tables t WHERE table_schema = current_schema() ORDER BY table_name",
+            &[],
+        )
+        .map_err(|e| e.to_string())?;
+    println!("tables:");
+    for row in rows {
+        let name: String = row.get(0);
+        let columns: i64 = row.get(1);
+        println!("  {name} ({columns} columns)");
+    }
+    drop(client);
+    if let Some(mut c) = cluster {
+        c.stop();
+        println!("cluster stopped");
+    }
+    Ok(0)
+}

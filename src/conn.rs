@@ -1,0 +1,114 @@
+//! The one seam between the runner and a PostgreSQL driver.
+//!
+//! The runner (`migrator`) is written once, as `async` code over [`Conn`].
+//! The asynchronous driver implements it with `tokio_postgres`; the
+//! synchronous driver implements it with `postgres::Client`, whose futures are
+//! ready at once, and drives the runner with a trivial executor. So the two
+//! drivers only send statements and read rows.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+/// The rows of one statement's result, every value as text (simple query protocol).
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// What a migration runner needs from a connection.
+pub trait Conn {
+    /// Runs one or more statements with the simple query protocol, ignoring rows.
+    fn batch(&mut self, sql: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// Runs one or more statements and returns each statement's rows.
+    fn query(&mut self, sql: &str) -> impl Future<Output = Result<Vec<Rows>, DbError>> + Send;
+    /// Waits (between advisory-lock attempts).
+    fn sleep(&mut self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// An error reported by PostgreSQL or by the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbError {
+    /// SQLSTATE, such as `42P01`.
+    pub code: Option<String>,
+    /// PostgreSQL's message (or the driver's, for connection errors).
+    pub message: String,
+    /// 1-based character position in the query, when PostgreSQL gives one.
+    pub position: Option<usize>,
+    /// PostgreSQL's DETAIL.
+    pub detail: Option<String>,
+    /// PostgreSQL's HINT.
+    pub hint: Option<String>,
+    /// True when the connection is gone.
+    pub closed: bool,
+}
+
+impl DbError {
+    /// An error that did not come from the server.
+    pub fn other(message: impl Into<String>) -> Self {
+        DbError { code: None, message: message.into(), position: None, detail: None, hint: None, closed: false }
+    }
+
+    /// True for `undefined_table` (42P01).
+    pub fn is_undefined_table(&self) -> bool {
+        self.code.as_deref() == Some("42P01")
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(code) = &self.code {
+            write!(f, " (SQLSTATE {code})")?;
+        }
+        if let Some(d) = &self.detail {
+            write!(f, "; detail: {d}")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "; hint: {h}")?;
+        }
+        if self.closed {
+            write!(f, "; the connection is closed")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DbError {}
+
+#[cfg(any(feature = "postgres", feature = "tokio-postgres"))]
+pub(crate) fn from_pg(e: &pg::Error) -> DbError {
+    match e.as_db_error() {
+        Some(db) => DbError {
+            code: Some(db.code().code().to_string()),
+            message: db.message().to_string(),
+            position: match db.position() {
+                Some(pg::error::ErrorPosition::Original(p)) => Some(*p as usize),
+                _ => None,
+            },
+            detail: db.detail().map(str::to_string),
+            hint: db.hint().map(str::to_string),
+            closed: e.is_closed(),
+        },
+        None => DbError { code: None, message: e.to_string(), position: None, detail: None, hint: None, closed: e.is_closed() },
+    }
+}
+
+#[cfg(feature = "tokio-postgres")]
+use tokio_postgres as pg;
+#[cfg(all(feature = "postgres", not(feature = "tokio-postgres")))]
+use postgres as pg;
+
+/// Collects simple-query messages into per-statement row sets.
+#[cfg(any(feature = "postgres", feature = "tokio-postgres"))]
+pub(crate) fn collect_rows(messages: Vec<pg::SimpleQueryMessage>) -> Vec<Rows> {
+    let mut out = Vec::new();
+    let mut current: Rows = Vec::new();
+    for m in messages {
+        match m {
+            pg::SimpleQueryMessage::Row(row) => {
+                current.push((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect());
+            }
+            pg::SimpleQueryMessage::CommandComplete(_) => out.push(std::mem::take(&mut current)),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,89 @@
+//! The synchronous driver, on `postgres::Client`.
+//!
+//! ```no_run
+//! # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations");
+//! let mut client = postgres::Client::connect("host=localhost user=postgres", postgres::NoTls)?;
+//! let outcome = kiln::Migrator::new(MIGRATIONS).upgrade(&mut client, "head")?;
+//! println!("applied {} revision(s)", outcome.applied.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Session-level advisory locks need a direct connection (or PgBouncer in
+//! session mode): in transaction-pooling mode, the lock and the migration
+//! could land on different server connections.
+
+use std::future::{ready, Future};
+use std::pin::pin;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::time::Duration;
+
+use crate::conn::{collect_rows, from_pg, Conn, DbError, Rows};
+use crate::migrator::{Command, Error, Migrator, Outcome};
+
+/// [`Conn`] over a blocking `postgres::Client`: every future is ready at once.
+pub struct SyncConn<'a>(pub &'a mut postgres::Client);
+
+impl Conn for SyncConn<'_> {
+    fn batch(&mut self, sql: &str) -> impl Future<Output = Result<(), DbError>> + Send {
+        ready(self.0.batch_execute(sql).map_err(|e| from_pg(&e)))
+    }
+
+    fn query(&mut self, sql: &str) -> impl Future<Output = Result<Vec<Rows>, DbError>> + Send {
+        ready(self.0.simple_query(sql).map(collect_rows).map_err(|e| from_pg(&e)))
+    }
+
+    fn sleep(&mut self, duration: Duration) -> impl Future<Output = ()> + Send {
+        std::thread::sleep(duration);
+        ready(())
+    }
+}
+
+/// Runs a future whose every await is already ready (a [`SyncConn`] run).
+fn block_on<F: Future>(future: F) -> F::Output {
+    fn noop_raw() -> RawWaker {
+        fn clone(_: *const ()) -> RawWaker {
+            noop_raw()
+        }
+        fn noop(_: *const ()) {}
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    // SAFETY: the vtable's functions do nothing and never touch the data pointer.
+    let waker = unsafe { Waker::from_raw(noop_raw()) };
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        // Unreachable with SyncConn; yield rather than spin hard if it ever happens.
+        std::thread::yield_now();
+    }
+}
+
+impl Migrator {
+    /// Runs a command on a blocking client.
+    pub fn run(&self, client: &mut postgres::Client, command: &Command) -> Result<Outcome, Error> {
+        block_on(self.execute(&mut SyncConn(client), command))
+    }
+
+    /// `upgrade <target>` (`head`, `heads`, a revision, `+N`, `label@head`, ...).
+    pub fn upgrade(&self, client: &mut postgres::Client, target: &str) -> Result<Outcome, Error> {
+        self.run(client, &Command::Upgrade(target.to_string()))
+    }
+
+    /// `downgrade <target>` (`-N`, a revision, `base`, ...).
+    pub fn downgrade(&self, client: &mut postgres::Client, target: &str) -> Result<Outcome, Error> {
+        self.run(client, &Command::Downgrade(target.to_string()))
+    }
+
+    /// The version table's rows.
+    pub fn current(&self, client: &mut postgres::Client) -> Result<Vec<String>, Error> {
+        block_on(self.current_heads(&mut SyncConn(client)))
+    }
+
+    /// True when the database is at the graph's heads.
+    pub fn check(&self, client: &mut postgres::Client) -> Result<bool, Error> {
+        block_on(self.is_at_head(&mut SyncConn(client)))
+    }
+}
