@@ -419,7 +419,9 @@ impl Migrator {
         let mut drifts = Vec::new();
         for rev in self.migrations.revisions() {
             let Some(latest) = history.get(rev.id) else { continue };
-            if latest.status == "started" {
+            // `failed`: a non-transactional revision stopped at a statement,
+            // after earlier ones took effect; as much in need of a look.
+            if latest.status == "started" || latest.status == "failed" {
                 return Err(Error::Interrupted {
                     revision: rev.id.to_string(),
                     file: rev.file_name.to_string(),
@@ -804,13 +806,24 @@ impl Migrator {
 /// `_stamp_revs`). `target` may list several revisions separated by commas.
 pub fn stamp_rows(graph: &Graph, current: &[String], target: &str) -> Result<Vec<String>, PlanError> {
     let mut targets: Vec<RevIdx> = Vec::new();
+    // Revisions whose lineage loses its rows: the targets, and for
+    // `<label>@base` the label's revision; `base` clears every row.
+    let mut cleared: Vec<RevIdx> = Vec::new();
+    let mut clear_all = false;
     for part in target.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        targets.extend(graph.resolve(part)?);
+        if part == "base" {
+            clear_all = true;
+        } else if let Some(label) = part.strip_suffix("@base") {
+            cleared.extend(graph.resolve(label)?);
+        } else {
+            targets.extend(graph.resolve(part)?);
+        }
     }
+    cleared.extend(targets.iter().copied());
     let related = |a: RevIdx, b: RevIdx| a == b || is_ancestor(graph, a, b) || is_ancestor(graph, b, a);
     let mut rows: Vec<String> = current
         .iter()
-        .filter(|h| graph.index_of(h).is_none_or(|r| !targets.iter().any(|&t| related(r, t))))
+        .filter(|h| !clear_all && graph.index_of(h).is_none_or(|r| !cleared.iter().any(|&t| related(r, t))))
         .cloned()
         .collect();
     // Only the tips of the targets become rows.

@@ -153,11 +153,12 @@ impl Tables {
         format!("SELECT version_num FROM {} ORDER BY version_num;", self.version())
     }
 
-    /// Reads the latest history row of every revision.
+    /// Reads the latest history row of every revision, leaving out rows an
+    /// operator marked `abandoned` after an interruption.
     pub fn select_latest_history_sql(&self) -> String {
         format!(
             "SELECT DISTINCT ON (revision) revision, direction, status, checksum, applied_at::text FROM {} \
-             ORDER BY revision, applied_at DESC, id DESC;",
+             WHERE status <> 'abandoned' ORDER BY revision, applied_at DESC, id DESC;",
             self.history()
         )
     }

@@ -115,7 +115,7 @@ fn compile_bench() {
         app.join("Cargo.toml"),
         format!(
             "[package]\nname = \"kiln_bench_app\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n\n\
-             [dependencies]\nkiln = {{ path = {r:?} }}\n\n[build-dependencies]\nkiln-core = {{ path = {c:?} }}\n",
+             [dependencies]\nkiln = {{ path = {r:?}, default-features = false }}\n\n[build-dependencies]\nkiln-core = {{ path = {c:?} }}\n",
             r = root.display().to_string(),
             c = root.join("core").display().to_string()
         ),

@@ -28,7 +28,7 @@ impl Scratch {
         std::fs::create_dir_all(dir.join("migrations")).unwrap();
         let manifest = format!(
             "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n\n\
-             [dependencies]\nkiln = {{ path = {root:?} }}\n\n[build-dependencies]\nkiln-core = {{ path = {core:?} }}\n",
+             [dependencies]\nkiln = {{ path = {root:?}, default-features = false }}\n\n[build-dependencies]\nkiln-core = {{ path = {core:?} }}\n",
             root = root.display().to_string(),
             core = root.join("core").display().to_string(),
         );

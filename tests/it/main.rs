@@ -3,6 +3,8 @@
 mod build_script;
 mod embed;
 mod oracle;
+mod pg;
 mod props;
+mod runtime;
 mod tidy;
 mod ui;

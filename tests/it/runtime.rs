@@ -1,0 +1,291 @@
+//! The runtime against a real PostgreSQL: every operation and target form,
+//! atomicity, drift, unknown revisions, interrupted non-transactional
+//! revisions, stamp, both drivers.
+
+use kiln::{Command, Config, Direction, DriftPolicy, Error, Migrator, TransactionMode};
+
+use crate::pg::{client, fresh_db, load, revision, tables, versions, write_dir};
+
+static REFERENCE: kiln::Migrations = kiln::include_migrations!();
+static VALID: kiln::Migrations = kiln_macros::embed_migrations!("tests/ui/fixtures/valid");
+
+fn history_rows(c: &mut postgres::Client) -> Vec<(String, String, String)> {
+    c.query("SELECT revision, direction, status FROM kiln_history ORDER BY applied_at, id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[test]
+fn upgrade_to_head_then_a_second_start_does_nothing_and_takes_no_lock() {
+    let url = fresh_db();
+    let mut c = client(&url);
+    let m = Migrator::new(REFERENCE);
+    let first = m.upgrade(&mut c, "head").unwrap();
+    assert_eq!(first.applied.len(), 7);
+    assert!(first.locked);
+    assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
+    assert_eq!(tables(&mut c), ["alembic_version", "api_keys", "kiln_history", "teams", "users", "workspaces"]);
+    // CREATE INDEX CONCURRENTLY ran outside a transaction and left a valid index.
+    let valid: bool = c
+        .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_api_keys_last_used_at'::regclass", &[])
+        .unwrap()
+        .get(0);
+    assert!(valid);
+    let second = m.upgrade(&mut c, "head").unwrap();
+    assert!(second.applied.is_empty() && !second.locked);
+    assert!(m.check(&mut c).unwrap());
+    // Every revision was recorded once, with the binary that applied it.
+    let rows = history_rows(&mut c);
+    assert_eq!(rows.len(), 7);
+    assert!(rows.iter().all(|(_, d, s)| d == "upgrade" && s == "done"));
+    let by: String = c.query_one("SELECT applied_by FROM kiln_history LIMIT 1", &[]).unwrap().get(0);
+    assert!(by.contains("kiln 0.1.0"), "{by}");
+    let id: String = c.query_one("SELECT id FROM kiln_history LIMIT 1", &[]).unwrap().get(0);
+    assert_eq!(id.len(), 26);
+}
+
+#[test]
+fn every_target_form_moves_the_version_table_like_the_plan_says() {
+    let url = fresh_db();
+    let mut c = client(&url);
+    let m = Migrator::new(VALID);
+    let mut expect = |c: &mut postgres::Client, cmd: Command, rows: &[&str]| {
+        m.run(c, &cmd).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        assert_eq!(versions(c), rows, "after {cmd:?}");
+    };
+    expect(&mut c, Command::Upgrade("+1".into()), &["aaaa00000001"]);
+    expect(&mut c, Command::Upgrade("core@+1".into()), &["bbbb00000002"]);
+    expect(&mut c, Command::Upgrade("cccc".into()), &["bbbb00000002", "cccc00000003"]);
+    expect(&mut c, Command::Upgrade("heads".into()), &["eeee00000005"]);
+    // eeee is irreversible: going below it is refused, and nothing changes.
+    let err = m.downgrade(&mut c, "-1").unwrap_err();
+    assert!(matches!(err, Error::Irreversible { ref revision, .. } if revision == "eeee00000005"), "{err}");
+    assert_eq!(versions(&mut c), ["eeee00000005"]);
+    // From the merge, downgrade to a branch and to base.
+    let mut c2 = client(&fresh_db());
+    expect(&mut c2, Command::Upgrade("dddd00000004".into()), &["dddd00000004"]);
+    // Below a merge the row splits: the other parent stays applied.
+    expect(&mut c2, Command::Downgrade("bbbb00000002".into()), &["bbbb00000002", "cccc00000003"]);
+    let err = m.upgrade(&mut c2, "+1").unwrap_err();
+    assert!(err.to_string().contains("ambiguous"), "{err}");
+    expect(&mut c2, Command::Downgrade("-1".into()), &["cccc00000003"]);
+    expect(&mut c2, Command::Downgrade("base".into()), &[]);
+    assert_eq!(tables(&mut c2), ["alembic_version", "kiln_history"]);
+    expect(&mut c2, Command::Upgrade("head".into()), &["eeee00000005"]);
+    let err = m.upgrade(&mut c2, "ffff").unwrap_err();
+    assert!(err.to_string().contains("no revision or branch `ffff`"), "{err}");
+}
+
+#[test]
+fn a_revision_failing_in_its_middle_leaves_the_previous_revision_and_names_the_statement() {
+    let dir = write_dir(
+        "failing",
+        &[
+            revision("aaaa00000001", &[], "", "CREATE TABLE teams (id VARCHAR(26) PRIMARY KEY);", Some("DROP TABLE teams;")),
+            revision(
+                "bbbb00000002",
+                &["aaaa00000001"],
+                "",
+                "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY);\nINSERT INTO teams VALUES ('a');\nSELECT nope FROM teams;\nCREATE TABLE later (id int);",
+                Some("DROP TABLE users;"),
+            ),
+            revision(
+                "cccc00000003",
+                &["aaaa00000001"],
+                "-- Branch Labels: other\n",
+                "INSERT INTO teams VALUES ('x');\nINSERT INTO teams VALUES ('x');",
+                Some("DELETE FROM teams;"),
+            ),
+        ],
+        Some("allow_multiple_heads = true\n"),
+    );
+    let m = Migrator::new(load(&dir));
+    let mut c = client(&fresh_db());
+    let err = m.upgrade(&mut c, "bbbb00000002").unwrap_err();
+    let text = err.to_string();
+    match &err {
+        Error::RevisionFailed { revision, location, statement, source, applied, .. } => {
+            assert_eq!(revision, "bbbb00000002");
+            assert_eq!(source.code.as_deref(), Some("42703"), "{text}");
+            assert_eq!(statement.as_deref(), Some("SELECT nope FROM teams"));
+            assert_eq!(location.as_deref(), Some("migrations/bbbb00000002_m.sql:10:8"), "{text}");
+            assert_eq!(applied.len(), 1, "aaaa was committed before the failure");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(text.contains("column \"nope\" does not exist"), "{text}");
+    assert_eq!(versions(&mut c), ["aaaa00000001"]);
+    assert_eq!(tables(&mut c), ["alembic_version", "kiln_history", "teams"], "nothing of bbbb is left");
+    let n: i64 = c.query_one("SELECT count(*) FROM teams", &[]).unwrap().get(0);
+    assert_eq!(n, 0);
+    // An error without a position: the statement is found by a rolled-back replay.
+    let err = m.upgrade(&mut c, "other@head").unwrap_err();
+    match &err {
+        Error::RevisionFailed { statement, location, source, .. } => {
+            assert_eq!(source.code.as_deref(), Some("23505"));
+            assert_eq!(statement.as_deref(), Some("INSERT INTO teams VALUES ('x')"));
+            assert_eq!(location.as_deref(), Some("migrations/cccc00000003_m.sql:10:1"), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let n: i64 = c.query_one("SELECT count(*) FROM teams", &[]).unwrap().get(0);
+    assert_eq!(n, 0, "the replay was rolled back");
+    // The advisory lock was released although the run failed.
+    let mut other = client(&m_url(&mut c));
+    let free: bool = other.query_one("SELECT pg_try_advisory_lock($1)", &[&m.config().tables.lock_key()]).unwrap().get(0);
+    assert!(free);
+}
+
+fn m_url(c: &mut postgres::Client) -> String {
+    let db: String = c.query_one("SELECT current_database()", &[]).unwrap().get(0);
+    crate::pg::cluster().url(&db)
+}
+
+#[test]
+fn single_transaction_mode_rolls_back_the_whole_run() {
+    let dir = write_dir(
+        "whole",
+        &[
+            revision("aaaa00000001", &[], "", "CREATE TABLE a (id int);", Some("DROP TABLE a;")),
+            revision("bbbb00000002", &["aaaa00000001"], "", "CREATE TABLE b (id int);\nSELECT 1/0;", Some("DROP TABLE b;")),
+        ],
+        None,
+    );
+    let config = Config { transaction_mode: TransactionMode::Whole, ..Config::default() };
+    let m = Migrator::with_config(load(&dir), config);
+    let mut c = client(&fresh_db());
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    assert!(matches!(err, Error::RevisionFailed { ref applied, .. } if applied.is_empty()), "{err}");
+    assert_eq!(versions(&mut c), Vec::<String>::new());
+    assert_eq!(tables(&mut c), ["alembic_version", "kiln_history"]);
+    // A non-transactional revision cannot be part of one transaction.
+    let m = Migrator::with_config(REFERENCE, Config { transaction_mode: TransactionMode::Whole, ..Config::default() });
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    assert!(matches!(err, Error::NonTransactionalInWholeMode { .. }), "{err}");
+}
+
+#[test]
+fn a_database_at_an_unknown_revision_is_refused_unless_accepted() {
+    let mut c = client(&fresh_db());
+    let m = Migrator::new(VALID);
+    m.upgrade(&mut c, "head").unwrap();
+    c.batch_execute("UPDATE alembic_version SET version_num = 'ffffffffffff'").unwrap();
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    assert!(matches!(err, Error::UnknownRevisions { ref revisions } if revisions == &["ffffffffffff"]), "{err}");
+    assert!(err.to_string().contains("does not know"), "{err}");
+    assert!(matches!(m.check(&mut c), Err(Error::UnknownRevisions { .. })));
+    let lenient = Migrator::with_config(VALID, Config { allow_unknown_revisions: true, ..Config::default() });
+    let outcome = lenient.upgrade(&mut c, "head").unwrap();
+    assert!(outcome.applied.is_empty() && !outcome.warnings.is_empty());
+    assert_eq!(versions(&mut c), ["ffffffffffff"], "never a guess or a downgrade");
+}
+
+#[test]
+fn checksum_drift_is_an_error_until_accepted_and_line_endings_are_not_drift() {
+    let files = vec![
+        revision("aaaa00000001", &[], "", "CREATE TABLE a (id int);", Some("DROP TABLE a;")),
+        revision("bbbb00000002", &["aaaa00000001"], "", "CREATE TABLE b (id int);", Some("DROP TABLE b;")),
+    ];
+    let mut c = client(&fresh_db());
+    Migrator::new(load(&write_dir("drift-1", &files, None))).upgrade(&mut c, "head").unwrap();
+    // The same files with CRLF endings and a BOM: not drift.
+    let crlf: Vec<(String, String)> = files.iter().map(|(n, t)| (n.clone(), format!("\u{feff}{}", t.replace('\n', "\r\n")))).collect();
+    Migrator::new(load(&write_dir("drift-2", &crlf, None))).upgrade(&mut c, "head").unwrap();
+    // An edited applied file: drift.
+    let mut edited = files.clone();
+    edited[0].1 = edited[0].1.replace("CREATE TABLE a (id int);", "CREATE TABLE a (id bigint);");
+    let m = Migrator::new(load(&write_dir("drift-3", &edited, None)));
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    match &err {
+        Error::Drift(d) => assert_eq!(d.iter().map(|x| x.revision.as_str()).collect::<Vec<_>>(), ["aaaa00000001"]),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("kiln accept-checksum"), "{err}");
+    // The opt-out warns instead.
+    let warn = Migrator::with_config(load(&write_dir("drift-4", &edited, None)), Config { drift: DriftPolicy::Warn, ..Config::default() });
+    assert!(!warn.upgrade(&mut c, "head").unwrap().warnings.is_empty());
+    // Accepting the deliberate edit clears it.
+    m.run(&mut c, &Command::AcceptChecksums(vec![])).unwrap();
+    assert!(m.upgrade(&mut c, "head").unwrap().warnings.is_empty());
+    assert!(history_rows(&mut c).iter().any(|(r, d, _)| r == "aaaa00000001" && d == "accept"));
+}
+
+#[test]
+fn an_interrupted_non_transactional_revision_is_detected_with_the_way_out() {
+    let mut c = client(&fresh_db());
+    let m = Migrator::new(REFERENCE);
+    m.upgrade(&mut c, "a1b2c3d4e5f6").unwrap();
+    // Simulate a crash in the middle of the CONCURRENTLY revision: its
+    // "started" record is there, the version table did not move.
+    c.batch_execute(
+        "INSERT INTO kiln_history (id, revision, direction, status, checksum, applied_at, applied_by) \
+         VALUES ('01JDZZZZZZZZZZZZZZZZZZZZZZ', 'b7e2d91c4a05', 'upgrade', 'started', 'x', now(), 'test')",
+    )
+    .unwrap();
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    assert!(matches!(err, Error::Interrupted { ref revision, .. } if revision == "b7e2d91c4a05"), "{err}");
+    assert!(err.to_string().contains("kiln resolve-interrupted"), "{err}");
+    m.run(&mut c, &Command::ResolveInterrupted).unwrap();
+    m.upgrade(&mut c, "head").unwrap();
+    assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
+}
+
+#[test]
+fn stamp_adopts_an_existing_database_then_upgrade_continues() {
+    let mut c = client(&fresh_db());
+    // A database built by hand up to the teams table.
+    for rev in REFERENCE.revisions().iter().filter(|r| ["1975ea83b712", "7fbe65eaef1b", "3c4d5e6f7a8b"].contains(&r.id)) {
+        c.batch_execute(rev.upgrade_sql()).unwrap();
+    }
+    let m = Migrator::new(REFERENCE);
+    m.run(&mut c, &Command::Stamp { target: "3c4d".into(), purge: false }).unwrap();
+    assert_eq!(versions(&mut c), ["3c4d5e6f7a8b"]);
+    let outcome = m.upgrade(&mut c, "head").unwrap();
+    let ran: Vec<&str> = outcome.applied.iter().map(|s| s.revision.as_str()).collect();
+    assert_eq!(ran, ["a1b2c3d4e5f6", "e4f5a6b7c8d9", "b7e2d91c4a05", "f0e1d2c3b4a5"]);
+    // Stamping base empties the table; purge clears unknown rows too.
+    c.batch_execute("INSERT INTO alembic_version VALUES ('zzzz')").unwrap();
+    m.run(&mut c, &Command::Stamp { target: "head".into(), purge: true }).unwrap();
+    assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
+    m.run(&mut c, &Command::Stamp { target: "base".into(), purge: false }).unwrap();
+    assert_eq!(versions(&mut c), Vec::<String>::new());
+}
+
+#[test]
+fn the_async_driver_runs_the_same_runner() {
+    let url = fresh_db();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let conn = tokio::spawn(connection);
+        let m = Migrator::new(REFERENCE);
+        let outcome = m.upgrade_async(&client, "head").await.unwrap();
+        assert_eq!(outcome.applied.len(), 7);
+        assert!(m.check_async(&client).await.unwrap());
+        let down = m.downgrade_async(&client, "-1").await;
+        // The head is a merge: `-1` is ambiguous, as in Alembic.
+        assert!(down.is_err());
+        let down = m.downgrade_async(&client, "a1b2c3d4e5f6").await.unwrap();
+        assert_eq!(down.applied.len(), 3);
+        assert!(down.applied.iter().all(|s| s.direction == Direction::Down));
+        drop(client);
+        let _ = conn.await;
+    });
+    assert_eq!(versions(&mut client(&url)), ["a1b2c3d4e5f6"]);
+}
+
+#[test]
+fn tables_live_in_a_configured_schema_with_their_own_lock() {
+    let mut c = client(&fresh_db());
+    c.batch_execute("CREATE SCHEMA \"tenant one\"").unwrap();
+    let mut config = Config::default();
+    config.tables.schema = Some("tenant one".into());
+    let m = Migrator::with_config(VALID, config);
+    m.upgrade(&mut c, "head").unwrap();
+    let n: i64 = c.query_one("SELECT count(*) FROM \"tenant one\".alembic_version", &[]).unwrap().get(0);
+    assert_eq!(n, 1);
+    assert_ne!(m.config().tables.lock_key(), Migrator::new(VALID).config().tables.lock_key());
+}
+
