@@ -536,7 +536,9 @@ pub fn new_revision_id() -> String {
 fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
     let dir = args.dir.clone().unwrap_or_else(|| "migrations".into());
     let message = args.message.clone().ok_or("`-m <message>` is required")?;
-    let set = kiln_core::load_dir(std::path::Path::new(&dir), &dir).map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
+    // Several heads are what `merge` is for, and `revision --head` may start a branch.
+    let set = kiln_core::validate::load_dir_with(std::path::Path::new(&dir), &dir, |c| c.allow_multiple_heads = true)
+        .map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
     let g = &set.graph;
     let parents: Vec<String> = if command == "merge" {
         let wanted: Vec<String> = if args.positional.is_empty() || args.positional == ["heads"] {

@@ -105,6 +105,12 @@ impl RevisionSet {
 /// `display_dir` is how paths appear in diagnostics (`migrations`), while
 /// `dir` is where to read. On failure the report holds every error found.
 pub fn load_dir(dir: &Path, display_dir: &str) -> Result<RevisionSet, Report> {
+    load_dir_with(dir, display_dir, |_| {})
+}
+
+/// [`load_dir`], with the configuration adjusted after `kiln.toml` is read:
+/// `kiln merge` loads a directory with several heads on purpose.
+pub fn load_dir_with(dir: &Path, display_dir: &str, adjust: impl FnOnce(&mut Config)) -> Result<RevisionSet, Report> {
     let mut report = Report::default();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -142,7 +148,7 @@ pub fn load_dir(dir: &Path, display_dir: &str) -> Result<RevisionSet, Report> {
         let path = path.canonicalize().unwrap_or(path);
         files.push(InputFile { name, bytes, path: Some(path), is_dir });
     }
-    match check_files(files, display_dir) {
+    match check_files_with(files, display_dir, adjust) {
         Ok(set) if !report.has_errors() => Ok(set),
         Ok(set) => {
             report.diagnostics.extend(set.report.diagnostics);
@@ -162,7 +168,12 @@ fn is_ignored(name: &str) -> bool {
 }
 
 /// Validates a directory's files given in memory (what [`load_dir`] reads).
-pub fn check_files(mut files: Vec<InputFile>, display_dir: &str) -> Result<RevisionSet, Report> {
+pub fn check_files(files: Vec<InputFile>, display_dir: &str) -> Result<RevisionSet, Report> {
+    check_files_with(files, display_dir, |_| {})
+}
+
+/// [`check_files`] with the configuration adjusted after `kiln.toml` is read.
+pub fn check_files_with(mut files: Vec<InputFile>, display_dir: &str, adjust: impl FnOnce(&mut Config)) -> Result<RevisionSet, Report> {
     let mut report = Report::default();
     // Alembic's load order: file names sorted.
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -177,6 +188,7 @@ pub fn check_files(mut files: Vec<InputFile>, display_dir: &str) -> Result<Revis
             Err(errors) => report.diagnostics.extend(errors),
         }
     }
+    adjust(&mut config);
 
     let mut parsed: Vec<LoadedRevision> = Vec::new();
     // Ids of files that failed to parse, recovered as well as possible, so

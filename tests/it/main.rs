@@ -1,8 +1,10 @@
 //! kiln's integration tests, in one binary (one link instead of many).
 
 mod build_script;
+mod cli;
 mod embed;
 mod oracle;
+mod oracle_pg;
 mod pg;
 mod props;
 mod runtime;

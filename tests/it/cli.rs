@@ -1,0 +1,261 @@
+//! The `kiln` binary: its subcommands, exit codes and JSON output, 20
+//! processes starting at once, offline SQL run by psql against an online
+//! upgrade, TLS, and passwords kept out of errors.
+
+use std::process::{Command, Output};
+
+use crate::pg::{client, cluster, fresh_db, versions};
+
+fn kiln(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env_remove("DATABASE_URL").output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn graph_commands_print_alembic_style_and_json() {
+    let heads = kiln(&["heads"]);
+    assert!(heads.status.success());
+    assert_eq!(stdout(&heads).trim(), "b7e2d91c4a05, e4f5a6b7c8d9 -> f0e1d2c3b4a5 (head, mergepoint), Merge index and plan branches");
+    let history = kiln(&["history"]);
+    let lines: Vec<String> = stdout(&history).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 7);
+    assert!(lines[6].starts_with("<base> -> 1975ea83b712"), "{lines:?}");
+    let json: serde_json::Value = serde_json::from_slice(&kiln(&["history", "--format", "json"]).stdout).unwrap();
+    let ids: Vec<&str> = json.as_array().unwrap().iter().map(|r| r["revision"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["f0e1d2c3b4a5", "b7e2d91c4a05", "e4f5a6b7c8d9", "a1b2c3d4e5f6", "3c4d5e6f7a8b", "7fbe65eaef1b", "1975ea83b712"]);
+    let ranged = stdout(&kiln(&["history", "-r", "3c4d:a1b2"]));
+    assert_eq!(ranged.lines().count(), 2, "{ranged}");
+    let branches = stdout(&kiln(&["branches"]));
+    assert!(branches.contains("a1b2c3d4e5f6 (branchpoint)") && branches.contains("-> b7e2d91c4a05"), "{branches}");
+    let show = stdout(&kiln(&["show", "b7e2"]));
+    assert!(show.contains("Rev: b7e2d91c4a05") && show.contains("Transactional: false") && show.contains("CREATE INDEX CONCURRENTLY"), "{show}");
+    let bad = kiln(&["show", "zzzz"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("no revision or branch `zzzz`"), "{}", stderr(&bad));
+    let usage = kiln(&["upgrade", "--bogus"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn offline_sql_for_a_range_and_the_plan_as_json() {
+    let sql = kiln(&["upgrade", "a1b2:head", "--sql"]);
+    assert!(sql.status.success(), "{}", stderr(&sql));
+    let text = stdout(&sql);
+    assert!(text.contains("-- Running upgrade a1b2c3d4e5f6 -> e4f5a6b7c8d9"), "{text}");
+    assert!(text.contains("-- Running upgrade b7e2d91c4a05, e4f5a6b7c8d9 -> f0e1d2c3b4a5"), "{text}");
+    assert!(text.contains("UPDATE \"alembic_version\" SET version_num = 'e4f5a6b7c8d9' WHERE version_num = 'a1b2c3d4e5f6';"), "{text}");
+    assert!(!text.contains("CREATE TABLE teams"), "the range starts after teams");
+    let from_base = stdout(&kiln(&["upgrade", "head", "--sql"]));
+    assert!(from_base.contains("-- Running upgrade  -> 1975ea83b712"), "{from_base}");
+    // Several current heads as the start.
+    let json: serde_json::Value =
+        serde_json::from_slice(&kiln(&["upgrade", "b7e2,e4f5:head", "--sql", "--format", "json"]).stdout).unwrap();
+    let steps = json["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0]["revision"], "f0e1d2c3b4a5");
+    assert_eq!(steps[0]["version_ops"][0]["op"], "delete");
+    assert_eq!(steps[0]["version_ops"][1]["op"], "update");
+    assert_eq!(json["heads_after"][0], "f0e1d2c3b4a5");
+    let down = stdout(&kiln(&["downgrade", "f0e1d2c3b4a5:a1b2c3d4e5f6", "--sql"]));
+    assert!(down.contains("-- Running downgrade f0e1d2c3b4a5 -> b7e2d91c4a05, e4f5a6b7c8d9"), "{down}");
+    assert!(down.contains("DROP INDEX CONCURRENTLY ix_api_keys_last_used_at"), "{down}");
+}
+
+/// Tables, columns, constraints and indexes of the public schema, as text.
+fn schema(c: &mut postgres::Client) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for row in c
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+             coalesce(pg_get_expr(d.adbin, d.adrelid), '') \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+    {
+        let (t, col, ty, nn, def): (String, String, String, bool, String) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        out.push(format!("column {t}.{col} {ty} notnull={nn} default={def}"));
+    }
+    for row in c
+        .query(
+            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+    {
+        out.push(format!("constraint {} {} {}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, String>(2)));
+    }
+    for row in c
+        .query(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+    {
+        out.push(format!("index {} {} valid={}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, bool>(2)));
+    }
+    out
+}
+
+#[test]
+fn offline_sql_run_by_psql_builds_the_same_schema_as_an_online_upgrade() {
+    let (online, offline) = (fresh_db(), fresh_db());
+    let up = kiln(&["--database-url", &online, "upgrade", "head"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let script = kiln(&["upgrade", "head", "--sql"]);
+    let path = std::env::temp_dir().join(format!("kiln-offline-{}.sql", std::process::id()));
+    std::fs::write(&path, &script.stdout).unwrap();
+    let psql = Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &offline, "-f"]).arg(&path).output().unwrap();
+    assert!(psql.status.success(), "psql failed: {}", stderr(&psql));
+    let (mut a, mut b) = (client(&online), client(&offline));
+    assert_eq!(schema(&mut a), schema(&mut b));
+    assert!(schema(&mut a).iter().any(|l| l.starts_with("index ix_api_keys_last_used_at")));
+    assert_eq!(versions(&mut a), versions(&mut b));
+    // The offline script records history too, so kiln carries on from it.
+    let check = kiln(&["--database-url", &offline, "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let n: i64 = b.query_one("SELECT count(*) FROM kiln_history", &[]).unwrap().get(0);
+    assert_eq!(n, 7);
+}
+
+#[test]
+fn twenty_processes_started_at_once_apply_every_revision_exactly_once() {
+    let url = fresh_db();
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_kiln"))
+                .args(["--database-url", &url, "--format", "json", "upgrade", "head"])
+                .env_remove("DATABASE_URL")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a runner failed: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        applied += json["applied"].as_array().unwrap().len();
+    }
+    assert_eq!(applied, 7, "each revision applied once in total");
+    let mut c = client(&url);
+    assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
+    let per_revision: Vec<i64> = c
+        .query("SELECT count(*) FROM kiln_history GROUP BY revision", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(per_revision, vec![1; 7]);
+}
+
+#[test]
+fn check_current_and_exit_codes_for_probes() {
+    let url = fresh_db();
+    let check = kiln(&["--database-url", &url, "check"]);
+    assert_eq!(check.status.code(), Some(3), "{}", stdout(&check));
+    assert!(stdout(&check).contains("7 revision(s) pending"), "{}", stdout(&check));
+    assert!(stdout(&kiln(&["--database-url", &url, "current"])).contains("(base"));
+    assert!(kiln(&["--database-url", &url, "upgrade", "+2"]).status.success());
+    let current = stdout(&kiln(&["--database-url", &url, "current"]));
+    assert!(current.contains("-> 7fbe65eaef1b"), "{current}");
+    let json: serde_json::Value = serde_json::from_slice(&kiln(&["--database-url", &url, "--format", "json", "current"]).stdout).unwrap();
+    assert_eq!(json["current"][0], "7fbe65eaef1b");
+    assert!(kiln(&["--database-url", &url, "upgrade", "head"]).status.success());
+    assert_eq!(kiln(&["--database-url", &url, "check"]).status.code(), Some(0));
+    let down = kiln(&["--database-url", &url, "downgrade", "-1"]);
+    assert_eq!(down.status.code(), Some(1), "the head is a merge: -1 is ambiguous");
+    let down = kiln(&["--database-url", &url, "downgrade", "a1b2"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    let indicated = stdout(&kiln(&["--database-url", &url, "history", "--indicate-current"]));
+    assert!(indicated.contains("a1b2c3d4e5f6 (current)"), "{indicated}");
+    let stamp = kiln(&["--database-url", &url, "stamp", "heads"]);
+    assert!(stamp.status.success());
+    assert_eq!(kiln(&["--database-url", &url, "check"]).status.code(), Some(0));
+}
+
+#[test]
+fn passwords_never_appear_in_errors() {
+    let url = "postgres://kart:hunter2secret@127.0.0.1:1/app";
+    let out = kiln(&["--database-url", url, "upgrade", "head"]);
+    assert_eq!(out.status.code(), Some(1));
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(!o.contains("hunter2secret") && !e.contains("hunter2secret"), "{o}{e}");
+    assert!(e.contains("postgres://kart:***@127.0.0.1:1/app"), "{e}");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["current"])
+        .env("DATABASE_URL", "host=127.0.0.1 port=1 user=kart password=hunter2secret")
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("hunter2secret") && !stdout(&out).contains("hunter2secret"));
+}
+
+#[test]
+fn a_directory_given_at_run_time_goes_through_the_same_validation() {
+    let out = kiln(&["--dir", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/fixtures/missing_parent"), "heads"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error[kiln::missing-parent]"), "{}", stderr(&out));
+    // `revision` and `merge` write valid files with Alembic-style ids.
+    let dir = std::env::temp_dir().join(format!("kiln-cli-rev-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/fixtures/valid")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    let d = dir.to_str().unwrap();
+    let fill = |suffix: &str| {
+        // A new revision's sections hold only TODO comments, which the build refuses: write SQL.
+        let name = std::fs::read_dir(&dir).unwrap().map(|f| f.unwrap().path()).find(|p| p.to_string_lossy().ends_with(suffix)).unwrap();
+        let text = std::fs::read_to_string(&name).unwrap();
+        assert!(kiln(&["--dir", d, "heads"]).status.code() == Some(1), "an unfinished revision does not validate");
+        std::fs::write(&name, text.replace("-- TODO: the upgrade SQL", "SELECT 1;").replace("-- TODO: SQL that undoes the upgrade", "SELECT 2;")).unwrap();
+    };
+    assert!(kiln(&["--dir", d, "revision", "-m", "Add teams color", "--head", "eeee"]).status.success());
+    fill("_add_teams_color.sql");
+    assert!(kiln(&["--dir", d, "revision", "-m", "Side branch", "--head", "dddd"]).status.success());
+    fill("_side_branch.sql");
+    let heads = kiln(&["--dir", d, "heads"]);
+    assert_eq!(heads.status.code(), Some(1), "two heads now: {}", stdout(&heads));
+    assert!(stderr(&heads).contains("error[kiln::multiple-heads]"));
+    assert!(kiln(&["--dir", d, "merge", "-m", "Merge the branches", "heads"]).status.success());
+    let heads = kiln(&["--dir", d, "heads"]);
+    assert!(heads.status.success(), "{}", stderr(&heads));
+    assert!(stdout(&heads).contains("Merge the branches"));
+    let new_file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with("_add_teams_color.sql"))
+        .unwrap();
+    let id = &new_file[..12];
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+}
+
+#[test]
+fn tls_connections_with_sslmode_require() {
+    let tls = kiln::cluster::Cluster::start_with(kiln::cluster::Options { tls: true }).unwrap();
+    let url = format!("{}?sslmode=require", tls.url("postgres"));
+    let mut c = kiln::cli::connect(&url).unwrap();
+    let ssl: bool = c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0);
+    assert!(ssl);
+    let out = kiln(&["--database-url", &url, "upgrade", "head"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A server without TLS refuses `sslmode=require` with a clear error.
+    let plain = format!("{}?sslmode=require", cluster().url("postgres"));
+    let err = kiln::cli::connect(&plain).err().unwrap();
+    assert!(err.contains("cannot connect"), "{err}");
+}
