@@ -6,7 +6,7 @@
 //! lines:
 //!
 //! ```no_run
-//! static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations");
+//! static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations", "");
 //! fn main() {
 //!     std::process::exit(kiln::cli::run(Some(MIGRATIONS), std::env::args().skip(1)));
 //! }

@@ -305,11 +305,12 @@ struct State {
     history: Option<HashMap<String, Latest>>,
 }
 
-/// Applies a revision set to PostgreSQL. Build one per set and reuse it.
+/// Applies a revision set to PostgreSQL. Cheap to build: the revision graph
+/// is only built when a run needs to plan (not on an idle start).
 #[derive(Clone, Debug)]
 pub struct Migrator {
     migrations: Migrations,
-    graph: Graph,
+    graph: std::sync::OnceLock<Graph>,
     config: Config,
 }
 
@@ -321,7 +322,7 @@ impl Migrator {
 
     /// A migrator with explicit settings.
     pub fn with_config(migrations: Migrations, config: Config) -> Self {
-        Migrator { graph: migrations.graph(), migrations, config }
+        Migrator { graph: std::sync::OnceLock::new(), migrations, config }
     }
 
     /// The revision set.
@@ -331,7 +332,44 @@ impl Migrator {
 
     /// The revision graph.
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        self.graph.get_or_init(|| self.migrations.graph())
+    }
+
+    /// The graph's heads (over `Revises` and `Depends On`), sorted, computed
+    /// without building the graph: what the version table holds at head.
+    fn real_heads(&self) -> Vec<&'static str> {
+        let revisions = self.migrations.revisions();
+        let mut referenced: std::collections::HashSet<&str> = std::collections::HashSet::with_capacity(revisions.len());
+        for r in revisions {
+            referenced.extend(r.down_revisions.iter().copied());
+            referenced.extend(r.depends_on.iter().copied());
+        }
+        // Depends On may name a branch label: map labels to their revisions.
+        for r in revisions {
+            if r.branch_labels.iter().any(|l| referenced.contains(l)) {
+                referenced.insert(r.id);
+            }
+        }
+        let mut heads: Vec<&str> = revisions.iter().map(|r| r.id).filter(|id| !referenced.contains(id)).collect();
+        heads.sort_unstable();
+        heads
+    }
+
+    /// The idle start: one round trip for the version rows and the state
+    /// row. `Some` when the database is at head with nothing drifted or
+    /// interrupted; `None` when the full check must decide.
+    async fn quick_at_head<C: Conn>(&self, conn: &mut C, target: &str) -> Option<Vec<String>> {
+        let heads = self.real_heads();
+        if !(target == "heads" || (target == "head" && heads.len() == 1)) {
+            return None;
+        }
+        let sets = conn.query(&self.config.tables.select_quick_sql()).await.ok()?;
+        let [versions, state] = sets.as_slice() else { return None };
+        let rows: Vec<String> = versions.iter().filter_map(|r| r.first().cloned().flatten()).collect();
+        let [row] = state.as_slice() else { return None };
+        let fingerprint = row.first().cloned().flatten()?;
+        let in_progress = row.get(1).cloned().flatten();
+        (rows == heads && fingerprint == self.migrations.fingerprint() && in_progress.is_none()).then_some(rows)
     }
 
     /// The settings.
@@ -346,17 +384,29 @@ impl Migrator {
 
     /// True when the database is at the graph's heads (for readiness probes).
     pub async fn is_at_head<C: Conn>(&self, conn: &mut C) -> Result<bool, Error> {
+        if self.quick_at_head(conn, "heads").await.is_some() {
+            return Ok(true);
+        }
         let state = self.read_state(conn).await?;
         self.check_known(&state.heads)?;
-        Ok(self.graph.plan_upgrade(&state.heads, "heads")?.steps.is_empty())
+        self.check_history(&state)?;
+        Ok(self.graph().plan_upgrade(&state.heads, "heads")?.steps.is_empty())
     }
 
     /// Runs a command.
     pub async fn execute<C: Conn>(&self, conn: &mut C, command: &Command) -> Result<Outcome, Error> {
-        let state = self.read_state(conn).await?;
         if let Command::Upgrade(target) = command {
-            // The fast path: nothing pending means no lock and no writes.
+            // The fast path: at head, nothing drifted: one round trip, no lock, no graph.
+            if let Some(rows) = self.quick_at_head(conn, target).await {
+                return Ok(Outcome { before: rows.clone(), after: rows, ..Outcome::default() });
+            }
+            let state = self.read_state(conn).await?;
             if let Some(outcome) = self.nothing_to_do(&state, target)? {
+                // At head, but the state row is missing or stale (an offline
+                // script, an interrupted run): refresh it if nobody else is busy.
+                if state.history.is_some() {
+                    self.refresh_state_if_free(conn).await;
+                }
                 return Ok(outcome);
             }
         }
@@ -383,12 +433,39 @@ impl Migrator {
             }
             return Err(Error::UnknownRevisions { revisions: unknown });
         }
-        let plan = self.graph.plan_upgrade(&state.heads, target)?;
+        let plan = self.graph().plan_upgrade(&state.heads, target)?;
         if !plan.steps.is_empty() {
             return Ok(None);
         }
         let warnings = self.check_history(state)?;
         Ok(Some(Outcome { before: state.heads.clone(), after: state.heads.clone(), warnings, ..Outcome::default() }))
+    }
+
+    /// Recomputes the state row from the history table (under the lock).
+    async fn write_state<C: Conn>(&self, conn: &mut C) -> Result<(), Error> {
+        let state = self.read_state(conn).await?;
+        let history = state.history.unwrap_or_default();
+        let fingerprint = kiln_core::checksum::fingerprint(
+            history
+                .iter()
+                .filter(|(_, l)| l.status == "done" && l.direction != "downgrade")
+                .map(|(id, l)| (id.as_str(), l.checksum.as_str())),
+        );
+        let in_progress = history.iter().find(|(_, l)| l.status == "started" || l.status == "failed").map(|(id, _)| id.as_str());
+        conn.batch(&self.config.tables.state_upsert_sql(&fingerprint, in_progress))
+            .await
+            .map_err(|source| Error::Database { context: "writing kiln's state row", source })
+    }
+
+    /// Refreshes the state row when the advisory lock is free right now; never waits.
+    async fn refresh_state_if_free<C: Conn>(&self, conn: &mut C) {
+        let key = self.config.tables.lock_key();
+        let got = conn.query(&format!("SELECT pg_try_advisory_lock({key});")).await;
+        if got.ok().and_then(|s| s.first()?.first()?.first().cloned().flatten()).as_deref() == Some("t") {
+            let _ = conn.batch(&self.config.tables.create_sql()).await;
+            let _ = self.write_state(conn).await;
+            let _ = conn.batch(&format!("SELECT pg_advisory_unlock({key});")).await;
+        }
     }
 
     fn unknown_accepted(&self, state: &State, unknown: &[String]) -> Outcome {
@@ -401,7 +478,7 @@ impl Migrator {
     }
 
     fn unknown(&self, heads: &[String]) -> Vec<String> {
-        heads.iter().filter(|h| self.graph.index_of(h).is_none()).cloned().collect()
+        heads.iter().filter(|h| self.graph().index_of(h).is_none()).cloned().collect()
     }
 
     fn check_known(&self, heads: &[String]) -> Result<(), Error> {
@@ -516,7 +593,13 @@ impl Migrator {
         if !session.is_empty() {
             conn.batch(&session).await.map_err(|source| Error::Database { context: "setting timeouts", source })?;
         }
-        let result = self.run_command(conn, command).await;
+        let mut result = self.run_command(conn, command).await;
+        // Keep the state row true to the history, whatever happened.
+        if let Err(e) = self.write_state(conn).await {
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
         if !session.is_empty() {
             // Best effort: the session may be gone.
             let _ = conn.batch("RESET lock_timeout; RESET statement_timeout;").await;
@@ -533,7 +616,7 @@ impl Migrator {
                     return Ok(outcome);
                 }
                 let warnings = self.check_history(&state)?;
-                let plan = self.graph.plan_upgrade(&state.heads, target)?;
+                let plan = self.graph().plan_upgrade(&state.heads, target)?;
                 self.apply(conn, &state, plan, warnings).await
             }
             Command::Downgrade(target) => {
@@ -542,7 +625,7 @@ impl Migrator {
                     return Err(Error::UnknownRevisions { revisions: unknown });
                 }
                 let warnings = self.check_history(&state)?;
-                let plan = self.graph.plan_downgrade(&state.heads, target)?;
+                let plan = self.graph().plan_downgrade(&state.heads, target)?;
                 self.apply(conn, &state, plan, warnings).await
             }
             Command::Stamp { target, purge } => self.stamp(conn, &state, target, *purge).await,
@@ -601,7 +684,7 @@ impl Migrator {
                 return Err(e);
             }
             applied.push(AppliedStep {
-                revision: self.graph.id(step.revision).to_string(),
+                revision: self.graph().id(step.revision).to_string(),
                 direction: step.direction,
                 duration: started.elapsed(),
             });
@@ -726,7 +809,7 @@ impl Migrator {
     async fn stamp<C: Conn>(&self, conn: &mut C, state: &State, target: &str, purge: bool) -> Result<Outcome, Error> {
         let before = state.heads.clone();
         let current: Vec<String> = if purge { Vec::new() } else { before.clone() };
-        let after = stamp_rows(&self.graph, &current, target)?;
+        let after = stamp_rows(self.graph(), &current, target)?;
         let t = &self.config.tables;
         let mut sql = String::from("BEGIN;\n");
         if purge {
@@ -759,15 +842,15 @@ impl Migrator {
 
     /// The revisions applied when the version table holds `heads`.
     fn applied_set(&self, heads: &[String]) -> Vec<RevIdx> {
-        let mut seen = vec![false; self.graph.len()];
-        let mut stack: Vec<RevIdx> = heads.iter().filter_map(|h| self.graph.index_of(h)).collect();
+        let mut seen = vec![false; self.graph().len()];
+        let mut stack: Vec<RevIdx> = heads.iter().filter_map(|h| self.graph().index_of(h)).collect();
         while let Some(r) = stack.pop() {
             if !std::mem::replace(&mut seen[r], true) {
-                stack.extend_from_slice(self.graph.parents(r));
-                stack.extend_from_slice(self.graph.dependencies(r));
+                stack.extend_from_slice(self.graph().parents(r));
+                stack.extend_from_slice(self.graph().dependencies(r));
             }
         }
-        (0..self.graph.len()).filter(|&r| seen[r]).collect()
+        (0..self.graph().len()).filter(|&r| seen[r]).collect()
     }
 
     async fn accept_checksums<C: Conn>(&self, conn: &mut C, state: &State, revisions: &[String]) -> Result<Outcome, Error> {
@@ -782,7 +865,7 @@ impl Migrator {
             }
         } else {
             for ident in revisions {
-                let found = self.graph.resolve(ident)?;
+                let found = self.graph().resolve(ident)?;
                 chosen.extend(found.into_iter().map(|r| self.migrations.at(r)));
             }
         }

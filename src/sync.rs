@@ -1,7 +1,7 @@
 //! The synchronous driver, on `postgres::Client`.
 //!
 //! ```no_run
-//! # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations");
+//! # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations", "");
 //! let mut client = postgres::Client::connect("host=localhost user=postgres", postgres::NoTls)?;
 //! let outcome = kiln::Migrator::new(MIGRATIONS).upgrade(&mut client, "head")?;
 //! println!("applied {} revision(s)", outcome.applied.len());
@@ -38,8 +38,10 @@ impl Conn for SyncConn<'_> {
     }
 }
 
-/// Runs a future whose every await is already ready (a [`SyncConn`] run).
-fn block_on<F: Future>(future: F) -> F::Output {
+/// Drives a run over [`SyncConn`] (or a wrapper around it, such as a logging
+/// or counting [`Conn`]) to completion on this thread: every await of such a
+/// run is ready at once, so no runtime is needed.
+pub fn block_on<F: Future>(future: F) -> F::Output {
     fn noop_raw() -> RawWaker {
         fn clone(_: *const ()) -> RawWaker {
             noop_raw()

@@ -34,11 +34,20 @@ pub struct Tables {
     pub version_table: String,
     /// kiln's history table (`kiln_history`).
     pub history_table: String,
+    /// kiln's one-row summary (`kiln_state`): the fingerprint of what is
+    /// applied, so an idle start compares one short row instead of reading
+    /// the history.
+    pub state_table: String,
 }
 
 impl Default for Tables {
     fn default() -> Self {
-        Tables { schema: None, version_table: "alembic_version".into(), history_table: "kiln_history".into() }
+        Tables {
+            schema: None,
+            version_table: "alembic_version".into(),
+            history_table: "kiln_history".into(),
+            state_table: "kiln_state".into(),
+        }
     }
 }
 
@@ -81,7 +90,12 @@ impl Tables {
         self.qualified(&self.history_table)
     }
 
-    /// Creates both tables if they do not exist.
+    /// The state table, quoted and qualified.
+    pub fn state(&self) -> String {
+        self.qualified(&self.state_table)
+    }
+
+    /// Creates the tables if they do not exist.
     pub fn create_sql(&self) -> String {
         format!(
             "CREATE TABLE IF NOT EXISTS {v} (version_num VARCHAR(32) NOT NULL, CONSTRAINT {vpk} PRIMARY KEY (version_num));\n\
@@ -95,12 +109,22 @@ impl Tables {
                  duration_ms BIGINT,\n    \
                  applied_by VARCHAR(255) NOT NULL,\n    \
                  CONSTRAINT {hpk} PRIMARY KEY (id)\n);\n\
-             CREATE INDEX IF NOT EXISTS {hix} ON {h} (revision);\n",
+             CREATE INDEX IF NOT EXISTS {hix} ON {h} (revision);\n\
+             CREATE TABLE IF NOT EXISTS {s} (\n    \
+                 id BOOLEAN NOT NULL DEFAULT true,\n    \
+                 fingerprint VARCHAR(64) NOT NULL,\n    \
+                 in_progress VARCHAR(32),\n    \
+                 updated_at TIMESTAMPTZ NOT NULL,\n    \
+                 CONSTRAINT {spk} PRIMARY KEY (id),\n    \
+                 CONSTRAINT {sck} CHECK (id)\n);\n",
             v = self.version(),
             vpk = quote_ident(&format!("{}_pkc", self.version_table)),
             h = self.history(),
             hpk = quote_ident(&format!("pk_{}", self.history_table)),
             hix = quote_ident(&format!("ix_{}_revision", self.history_table)),
+            s = self.state(),
+            spk = quote_ident(&format!("pk_{}", self.state_table)),
+            sck = quote_ident(&format!("ck_{}_id", self.state_table)),
         )
     }
 
@@ -146,6 +170,22 @@ impl Tables {
             self.history(),
             quote_literal(id)
         )
+    }
+
+    /// Writes the state row.
+    pub fn state_upsert_sql(&self, fingerprint: &str, in_progress: Option<&str>) -> String {
+        format!(
+            "INSERT INTO {s} (id, fingerprint, in_progress, updated_at) VALUES (true, {f}, {p}, now()) \
+             ON CONFLICT (id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, in_progress = EXCLUDED.in_progress, updated_at = EXCLUDED.updated_at;",
+            s = self.state(),
+            f = quote_literal(fingerprint),
+            p = in_progress.map_or_else(|| "NULL".to_string(), quote_literal),
+        )
+    }
+
+    /// Reads the version table and the state row: an idle start's one round trip.
+    pub fn select_quick_sql(&self) -> String {
+        format!("{}\nSELECT fingerprint, in_progress FROM {};", self.select_versions_sql(), self.state())
     }
 
     /// Reads the version table.

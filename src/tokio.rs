@@ -1,7 +1,7 @@
 //! The asynchronous driver, on `tokio_postgres::Client`.
 //!
 //! ```no_run
-//! # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations");
+//! # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations", "");
 //! # async fn f(client: &tokio_postgres::Client) -> Result<(), kiln::Error> {
 //! let outcome = kiln::Migrator::new(MIGRATIONS).upgrade_async(client, "head").await?;
 //! # Ok(()) }

@@ -16,10 +16,28 @@
 
 /// Lowercase hex SHA-256 of the normalised text (64 characters).
 pub fn checksum(text: &str) -> String {
-    let normalized = normalize(text);
-    let digest = sha256(normalized.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
+    hex(&sha256(normalize(text).as_bytes()))
+}
+
+/// The fingerprint of a set of applied revisions: the XOR of
+/// SHA-256(`id:checksum`) over the set, in hex. Order does not matter, so it
+/// can be computed from the embedded set at build time and from the history
+/// table at run time, and compared in one short row on an idle start. Pinned
+/// like [`checksum`]: it is stored in the state table.
+pub fn fingerprint<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut acc = [0u8; 32];
+    for (id, checksum) in entries {
+        let digest = sha256(format!("{id}:{checksum}").as_bytes());
+        for (a, d) in acc.iter_mut().zip(digest) {
+            *a ^= d;
+        }
+    }
+    hex(&acc)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
         out.push(char::from_digit(u32::from(b >> 4), 16).expect("nibble"));
         out.push(char::from_digit(u32::from(b & 15), 16).expect("nibble"));
     }
@@ -104,6 +122,15 @@ mod tests {
             checksum("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         );
+    }
+
+    #[test]
+    fn fingerprints_ignore_order_and_see_every_entry() {
+        let a = fingerprint([("a1", "x"), ("b2", "y")]);
+        assert_eq!(a, fingerprint([("b2", "y"), ("a1", "x")]));
+        assert_ne!(a, fingerprint([("a1", "x"), ("b2", "z")]));
+        assert_ne!(a, fingerprint([("a1", "x")]));
+        assert_eq!(fingerprint([]), "0".repeat(64));
     }
 
     #[test]

@@ -82,12 +82,14 @@ pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
     }
     let history = set.history.iter().map(|&i| Literal::u32_unsuffixed(i as u32));
     let dir = &set.display_dir;
+    let fingerprint = set.fingerprint();
     Ok(quote! {
         {
             const MIGRATIONS: ::kiln::#private::Migrations = ::kiln::#private::Migrations::__new(
                 &[#(#revisions),*],
                 &[#(#history),*],
                 #dir,
+                #fingerprint,
             );
             MIGRATIONS
         }

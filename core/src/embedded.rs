@@ -68,13 +68,25 @@ pub struct Migrations {
     revisions: &'static [Revision],
     history: &'static [u32],
     source_dir: &'static str,
+    fingerprint: &'static str,
 }
 
 impl Migrations {
     /// Used by generated code only.
     #[doc(hidden)]
-    pub const fn __new(revisions: &'static [Revision], history: &'static [u32], source_dir: &'static str) -> Self {
-        Migrations { revisions, history, source_dir }
+    pub const fn __new(
+        revisions: &'static [Revision],
+        history: &'static [u32],
+        source_dir: &'static str,
+        fingerprint: &'static str,
+    ) -> Self {
+        Migrations { revisions, history, source_dir, fingerprint }
+    }
+
+    /// [`crate::checksum::fingerprint`] of every revision with its checksum:
+    /// what the database's state row holds when it is at head.
+    pub fn fingerprint(&self) -> &'static str {
+        self.fingerprint
     }
 
     /// Every revision, in load order (file names sorted).

@@ -64,6 +64,11 @@ pub struct RevisionSet {
 }
 
 impl RevisionSet {
+    /// [`crate::checksum::fingerprint`] of every revision with its checksum.
+    pub fn fingerprint(&self) -> String {
+        crate::checksum::fingerprint(self.revisions.iter().map(|r| (r.parsed.id.value.as_str(), r.checksum.as_str())))
+    }
+
     /// Turns the set into the embedded form, leaking its text: for a process
     /// (the CLI's `--dir`) that loads a directory once and keeps it.
     pub fn leak(self) -> Migrations {
@@ -96,7 +101,8 @@ impl RevisionSet {
             })
             .collect();
         let history: Vec<u32> = self.history.iter().map(|&i| i as u32).collect();
-        Migrations::__new(Box::leak(revisions.into_boxed_slice()), Box::leak(history.into_boxed_slice()), s(&self.display_dir))
+        let fingerprint = s(&self.fingerprint());
+        Migrations::__new(Box::leak(revisions.into_boxed_slice()), Box::leak(history.into_boxed_slice()), s(&self.display_dir), fingerprint)
     }
 }
 

@@ -26,7 +26,7 @@ fn upgrade_to_head_then_a_second_start_does_nothing_and_takes_no_lock() {
     assert_eq!(first.applied.len(), 7);
     assert!(first.locked);
     assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
-    assert_eq!(tables(&mut c), ["alembic_version", "api_keys", "kiln_history", "teams", "users", "workspaces"]);
+    assert_eq!(tables(&mut c), ["alembic_version", "api_keys", "kiln_history", "kiln_state", "teams", "users", "workspaces"]);
     // CREATE INDEX CONCURRENTLY ran outside a transaction and left a valid index.
     let valid: bool = c
         .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_api_keys_last_used_at'::regclass", &[])
@@ -72,7 +72,7 @@ fn every_target_form_moves_the_version_table_like_the_plan_says() {
     assert!(err.to_string().contains("ambiguous"), "{err}");
     expect(&mut c2, Command::Downgrade("-1".into()), &["cccc00000003"]);
     expect(&mut c2, Command::Downgrade("base".into()), &[]);
-    assert_eq!(tables(&mut c2), ["alembic_version", "kiln_history"]);
+    assert_eq!(tables(&mut c2), ["alembic_version", "kiln_history", "kiln_state"]);
     expect(&mut c2, Command::Upgrade("head".into()), &["eeee00000005"]);
     let err = m.upgrade(&mut c2, "ffff").unwrap_err();
     assert!(err.to_string().contains("no revision or branch `ffff`"), "{err}");
@@ -117,7 +117,7 @@ fn a_revision_failing_in_its_middle_leaves_the_previous_revision_and_names_the_s
     }
     assert!(text.contains("column \"nope\" does not exist"), "{text}");
     assert_eq!(versions(&mut c), ["aaaa00000001"]);
-    assert_eq!(tables(&mut c), ["alembic_version", "kiln_history", "teams"], "nothing of bbbb is left");
+    assert_eq!(tables(&mut c), ["alembic_version", "kiln_history", "kiln_state", "teams"], "nothing of bbbb is left");
     let n: i64 = c.query_one("SELECT count(*) FROM teams", &[]).unwrap().get(0);
     assert_eq!(n, 0);
     // An error without a position: the statement is found by a rolled-back replay.
@@ -159,7 +159,7 @@ fn single_transaction_mode_rolls_back_the_whole_run() {
     let err = m.upgrade(&mut c, "head").unwrap_err();
     assert!(matches!(err, Error::RevisionFailed { ref applied, .. } if applied.is_empty()), "{err}");
     assert_eq!(versions(&mut c), Vec::<String>::new());
-    assert_eq!(tables(&mut c), ["alembic_version", "kiln_history"]);
+    assert_eq!(tables(&mut c), ["alembic_version", "kiln_history", "kiln_state"]);
     // A non-transactional revision cannot be part of one transaction.
     let m = Migrator::with_config(REFERENCE, Config { transaction_mode: TransactionMode::Whole, ..Config::default() });
     let err = m.upgrade(&mut c, "head").unwrap_err();
@@ -289,3 +289,53 @@ fn tables_live_in_a_configured_schema_with_their_own_lock() {
     assert_ne!(m.config().tables.lock_key(), Migrator::new(VALID).config().tables.lock_key());
 }
 
+
+/// Counts round trips and lock attempts of a run.
+struct Counting<'a> {
+    inner: kiln::sync::SyncConn<'a>,
+    round_trips: usize,
+    lock_attempts: usize,
+}
+
+impl kiln::Conn for Counting<'_> {
+    fn batch(&mut self, sql: &str) -> impl std::future::Future<Output = Result<(), kiln::DbError>> + Send {
+        self.round_trips += 1;
+        self.inner.batch(sql)
+    }
+
+    fn query(&mut self, sql: &str) -> impl std::future::Future<Output = Result<Vec<kiln::conn::Rows>, kiln::DbError>> + Send {
+        self.round_trips += 1;
+        self.lock_attempts += usize::from(sql.contains("pg_try_advisory_lock"));
+        self.inner.query(sql)
+    }
+
+    fn sleep(&mut self, d: std::time::Duration) -> impl std::future::Future<Output = ()> + Send {
+        self.inner.sleep(d)
+    }
+}
+
+#[test]
+fn an_idle_start_is_one_round_trip_and_no_lock() {
+    let url = fresh_db();
+    let mut c = client(&url);
+    let m = Migrator::new(REFERENCE);
+    m.upgrade(&mut c, "head").unwrap();
+    let mut counting = Counting { inner: kiln::sync::SyncConn(&mut c), round_trips: 0, lock_attempts: 0 };
+    let outcome = kiln::sync::block_on(m.execute(&mut counting, &Command::Upgrade("head".into()))).unwrap();
+    assert!(outcome.applied.is_empty());
+    assert_eq!((counting.round_trips, counting.lock_attempts), (1, 0));
+    // With pending work the runner takes the lock and re-reads under it.
+    let mut c2 = client(&fresh_db());
+    let mut counting = Counting { inner: kiln::sync::SyncConn(&mut c2), round_trips: 0, lock_attempts: 0 };
+    kiln::sync::block_on(m.execute(&mut counting, &Command::Upgrade("head".into()))).unwrap();
+    assert_eq!(counting.lock_attempts, 1);
+    // A stale state row (as an offline script leaves) falls back to the full
+    // check, which refreshes it; the next start is one round trip again.
+    c.batch_execute("DELETE FROM kiln_state").unwrap();
+    let mut counting = Counting { inner: kiln::sync::SyncConn(&mut c), round_trips: 0, lock_attempts: 0 };
+    kiln::sync::block_on(m.execute(&mut counting, &Command::Upgrade("head".into()))).unwrap();
+    assert!(counting.round_trips > 1);
+    let mut counting = Counting { inner: kiln::sync::SyncConn(&mut c), round_trips: 0, lock_attempts: 0 };
+    kiln::sync::block_on(m.execute(&mut counting, &Command::Upgrade("head".into()))).unwrap();
+    assert_eq!(counting.round_trips, 1);
+}
