@@ -1,5 +1,6 @@
 //! kiln's integration tests, in one binary (one link instead of many).
 
+mod alembic;
 mod build_script;
 mod cli;
 mod embed;

@@ -339,3 +339,43 @@ fn an_idle_start_is_one_round_trip_and_no_lock() {
     kiln::sync::block_on(m.execute(&mut counting, &Command::Upgrade("head".into()))).unwrap();
     assert_eq!(counting.round_trips, 1);
 }
+
+#[test]
+fn a_held_advisory_lock_makes_a_runner_wait_then_give_up_without_blocking_in_postgres() {
+    let url = fresh_db();
+    let m = Migrator::with_config(VALID, Config { lock_wait: std::time::Duration::from_millis(400), ..Config::default() });
+    let mut holder = client(&url);
+    holder.query_one("SELECT pg_advisory_lock($1)", &[&m.config().tables.lock_key()]).unwrap();
+    let mut c = client(&url);
+    let started = std::time::Instant::now();
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // The waiting session never sat inside pg_advisory_lock.
+    let waiting: i64 = holder.query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", &[]).unwrap().get(0);
+    assert_eq!(waiting, 0);
+    holder.query_one("SELECT pg_advisory_unlock($1)", &[&m.config().tables.lock_key()]).unwrap();
+    assert_eq!(m.upgrade(&mut c, "head").unwrap().applied.len(), 5);
+}
+
+#[test]
+fn lock_timeout_applies_to_migration_statements() {
+    let url = fresh_db();
+    let first = Migrator::new(VALID);
+    let mut c = client(&url);
+    first.upgrade(&mut c, "aaaa00000001").unwrap();
+    // Another session holds a lock on `users`; the next revision alters it.
+    let mut blocker = client(&url);
+    blocker.batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE;").unwrap();
+    let m = Migrator::with_config(VALID, Config { lock_timeout: Some(std::time::Duration::from_millis(200)), ..Config::default() });
+    let err = m.upgrade(&mut c, "cccc00000003").unwrap_err();
+    match &err {
+        Error::RevisionFailed { source, .. } => assert_eq!(source.code.as_deref(), Some("55P03"), "{err}"),
+        other => panic!("{other:?}"),
+    }
+    blocker.batch_execute("ROLLBACK").unwrap();
+    // The timeout was reset with the session: a later plain run is unaffected.
+    let lt: String = c.query_one("SHOW lock_timeout", &[]).unwrap().get(0);
+    assert_eq!(lt, "0");
+    assert_eq!(versions(&mut c), ["aaaa00000001"]);
+}
