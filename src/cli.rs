@@ -473,22 +473,8 @@ fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
         "" | "heads" | "head" => None,
         other => resolve_one(other)?,
     };
-    let reach = |from: &[usize], down: bool| -> Vec<bool> {
-        let mut seen = vec![false; g.len()];
-        let mut stack = from.to_vec();
-        while let Some(r) = stack.pop() {
-            if !std::mem::replace(&mut seen[r], true) {
-                if down {
-                    stack.extend_from_slice(g.parents(r));
-                } else {
-                    stack.extend_from_slice(g.children(r));
-                }
-            }
-        }
-        seen
-    };
-    let below_upper = upper.as_ref().map(|u| reach(u, true));
-    let above_lower = lower.as_ref().map(|l| reach(l, false));
+    let below_upper = upper.as_ref().map(|u| g.applied_with(u));
+    let above_lower = lower.as_ref().map(|l| g.descendants_with(l));
     let order: Vec<usize> = migrator
         .migrations()
         .history()

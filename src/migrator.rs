@@ -842,15 +842,10 @@ impl Migrator {
 
     /// The revisions applied when the version table holds `heads`.
     fn applied_set(&self, heads: &[String]) -> Vec<RevIdx> {
-        let mut seen = vec![false; self.graph().len()];
-        let mut stack: Vec<RevIdx> = heads.iter().filter_map(|h| self.graph().index_of(h)).collect();
-        while let Some(r) = stack.pop() {
-            if !std::mem::replace(&mut seen[r], true) {
-                stack.extend_from_slice(self.graph().parents(r));
-                stack.extend_from_slice(self.graph().dependencies(r));
-            }
-        }
-        (0..self.graph().len()).filter(|&r| seen[r]).collect()
+        let g = self.graph();
+        let heads: Vec<RevIdx> = heads.iter().filter_map(|h| g.index_of(h)).collect();
+        let applied = g.applied_with(&heads);
+        (0..g.len()).filter(|&r| applied[r]).collect()
     }
 
     async fn accept_checksums<C: Conn>(&self, conn: &mut C, state: &State, revisions: &[String]) -> Result<Outcome, Error> {
@@ -903,7 +898,7 @@ pub fn stamp_rows(graph: &Graph, current: &[String], target: &str) -> Result<Vec
         }
     }
     cleared.extend(targets.iter().copied());
-    let related = |a: RevIdx, b: RevIdx| a == b || is_ancestor(graph, a, b) || is_ancestor(graph, b, a);
+    let related = |a: RevIdx, b: RevIdx| a == b || graph.is_ancestor(a, b) || graph.is_ancestor(b, a);
     let mut rows: Vec<String> = current
         .iter()
         .filter(|h| !clear_all && graph.index_of(h).is_none_or(|r| !cleared.iter().any(|&t| related(r, t))))
@@ -911,27 +906,11 @@ pub fn stamp_rows(graph: &Graph, current: &[String], target: &str) -> Result<Vec
         .collect();
     // Only the tips of the targets become rows.
     for &t in &targets {
-        if !targets.iter().any(|&o| o != t && is_ancestor(graph, t, o)) {
+        if !targets.iter().any(|&o| graph.is_ancestor(t, o)) {
             rows.push(graph.id(t).to_string());
         }
     }
     rows.sort();
     rows.dedup();
     Ok(rows)
-}
-
-/// True when `a` is a strict ancestor of `b` (through parents or dependencies).
-fn is_ancestor(graph: &Graph, a: RevIdx, b: RevIdx) -> bool {
-    let mut seen = vec![false; graph.len()];
-    let mut stack: Vec<RevIdx> = graph.parents(b).iter().chain(graph.dependencies(b)).copied().collect();
-    while let Some(r) = stack.pop() {
-        if r == a {
-            return true;
-        }
-        if !std::mem::replace(&mut seen[r], true) {
-            stack.extend_from_slice(graph.parents(r));
-            stack.extend_from_slice(graph.dependencies(r));
-        }
-    }
-    false
 }

@@ -519,6 +519,24 @@ impl Graph {
         &self.bases
     }
 
+    /// The revisions applied when `revs` are: `revs` and everything they
+    /// revise or depend on, transitively, as a membership vector by index.
+    pub fn applied_with(&self, revs: &[RevIdx]) -> Vec<bool> {
+        self.mark(&self.related(revs, Edge::NormDown))
+    }
+
+    /// True when `ancestor` must be applied before `rev` (through `Revises`
+    /// or `Depends On`, transitively); false for the revision itself.
+    pub fn is_ancestor(&self, ancestor: RevIdx, rev: RevIdx) -> bool {
+        ancestor != rev && self.applied_with(&[rev])[ancestor]
+    }
+
+    /// `revs` and every revision that revises them, transitively, as a
+    /// membership vector by index.
+    pub fn descendants_with(&self, revs: &[RevIdx]) -> Vec<bool> {
+        self.mark(&self.related(revs, Edge::Next))
+    }
+
     /// True when more than one revision revises this one.
     pub fn is_branch_point(&self, rev: RevIdx) -> bool {
         self.nodes[rev].next.len() > 1

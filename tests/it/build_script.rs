@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn revision(id: &str, revises: &str) -> String {
-    format!(
-        "-- Step {id}\n--\n-- Revision ID: {id}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00\n\n-- kiln:upgrade\nSELECT 1;\n\n-- kiln:downgrade\nSELECT 2;\n"
-    )
+    let revises: Vec<&str> = revises.split(", ").filter(|s| !s.is_empty()).collect();
+    crate::pg::revision(id, &revises, "", "SELECT 1;", Some("SELECT 2;")).1
 }
 
 struct Scratch {

@@ -116,13 +116,7 @@ fn recorded_alembic_plans_applied_to_postgresql_leave_the_recorded_rows() {
 
 /// The revisions applied when the version table holds `rows`.
 fn applied(g: &kiln::Graph, rows: &[String]) -> Vec<usize> {
-    let mut seen = vec![false; g.len()];
-    let mut stack: Vec<usize> = rows.iter().filter_map(|r| g.index_of(r)).collect();
-    while let Some(r) = stack.pop() {
-        if !std::mem::replace(&mut seen[r], true) {
-            stack.extend_from_slice(g.parents(r));
-            stack.extend_from_slice(g.dependencies(r));
-        }
-    }
-    (0..g.len()).filter(|&r| seen[r]).collect()
+    let heads: Vec<usize> = rows.iter().filter_map(|r| g.index_of(r)).collect();
+    let applied = g.applied_with(&heads);
+    (0..g.len()).filter(|&r| applied[r]).collect()
 }

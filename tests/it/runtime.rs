@@ -379,3 +379,24 @@ fn lock_timeout_applies_to_migration_statements() {
     assert_eq!(lt, "0");
     assert_eq!(versions(&mut c), ["aaaa00000001"]);
 }
+
+#[test]
+fn relative_and_label_targets_both_ways() {
+    let mut c = client(&fresh_db());
+    let m = Migrator::new(VALID);
+    m.upgrade(&mut c, "+2").unwrap();
+    assert_eq!(versions(&mut c), ["bbbb00000002"]);
+    m.downgrade(&mut c, "-2").unwrap();
+    assert_eq!(versions(&mut c), Vec::<String>::new());
+    // `core` spreads from bbbb to its descendants, so core@head is the head.
+    m.upgrade(&mut c, "core@head").unwrap();
+    assert_eq!(versions(&mut c), ["eeee00000005"]);
+    let mut c = client(&fresh_db());
+    m.upgrade(&mut c, "dddd00000004").unwrap();
+    m.downgrade(&mut c, "core@base").unwrap();
+    assert_eq!(versions(&mut c), Vec::<String>::new());
+    let err = m.downgrade(&mut c, "-1").unwrap_err();
+    assert!(err.to_string().contains("does not produce 1 migrations"), "{err}");
+    let err = m.upgrade(&mut c, "+9").unwrap_err();
+    assert!(err.to_string().contains("does not produce 9 migrations"), "{err}");
+}
