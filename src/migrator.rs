@@ -18,7 +18,7 @@ use kiln_core::sql::split_statements;
 use kiln_core::{Direction, Graph, Plan, PlanError, RevIdx, VersionOp};
 
 use crate::conn::{Conn, DbError};
-use crate::tables::{new_ulid, HistoryRow, Tables};
+use crate::tables::{new_ulid, HistoryRow, Measured, Tables};
 use crate::Migrations;
 
 /// How revisions are grouped into transactions.
@@ -638,15 +638,15 @@ impl Migrator {
         }
     }
 
-    fn history_row<'a>(&'a self, rev: &'a crate::Revision, direction: &'a str, status: &'a str, duration: Option<Duration>) -> HistoryRow<'a> {
+    fn history_row<'a>(&'a self, rev: &'a crate::Revision, direction: &'a str, status: &'a str, duration: Measured) -> HistoryRow<'a> {
         HistoryRow {
             id: new_ulid(),
             revision: rev.id,
             direction,
             status,
             checksum: rev.checksum,
-            applied_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            duration_ms: duration.map(|d| d.as_millis()),
+            applied_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            duration,
             applied_by: &self.config.applied_by,
         }
     }
@@ -722,7 +722,6 @@ impl Migrator {
     ) -> Result<(), Error> {
         let r = self.migrations.at(rev);
         let (sql, section_start) = self.section(rev, direction);
-        let started = Instant::now();
         let dir = if direction == Direction::Up { "upgrade" } else { "downgrade" };
         let prefix = if own_transaction { "BEGIN;\n" } else { "SAVEPOINT kiln_revision;\n" };
         let mut script = String::with_capacity(sql.len() + 512);
@@ -730,7 +729,7 @@ impl Migrator {
         script.push_str(sql);
         script.push_str("\n;\n");
         script.push_str(&self.config.tables.version_ops_sql(ops));
-        script.push_str(&self.config.tables.history_insert_sql(&self.history_row(r, dir, "done", Some(started.elapsed()))));
+        script.push_str(&self.config.tables.history_insert_sql(&self.history_row(r, dir, "done", Measured::SinceQueryStart)));
         script.push_str(if own_transaction { "COMMIT;" } else { "RELEASE SAVEPOINT kiln_revision;" });
         let Err(e) = conn.batch(&script).await else { return Ok(()) };
         if own_transaction {
@@ -780,7 +779,7 @@ impl Migrator {
         let t = &self.config.tables;
         let started = Instant::now();
         // The "started" record commits first, so a crash mid-way is detected next time.
-        let row = self.history_row(r, dir, "started", None);
+        let row = self.history_row(r, dir, "started", Measured::Unknown);
         let id = row.id.clone();
         conn.batch(&t.history_insert_sql(&row))
             .await
@@ -829,7 +828,7 @@ impl Migrator {
         for &r in &now_applied {
             let rev = self.migrations.at(r);
             if recorded.get(rev.id).is_none_or(|l| l.direction == "downgrade") {
-                sql.push_str(&t.history_insert_sql(&self.history_row(rev, "stamp", "done", None)));
+                sql.push_str(&t.history_insert_sql(&self.history_row(rev, "stamp", "done", Measured::Unknown)));
             }
         }
         sql.push_str("COMMIT;");
@@ -866,7 +865,7 @@ impl Migrator {
         }
         let mut sql = String::from("BEGIN;\n");
         for rev in &chosen {
-            sql.push_str(&t.history_insert_sql(&self.history_row(rev, "accept", "done", None)));
+            sql.push_str(&t.history_insert_sql(&self.history_row(rev, "accept", "done", Measured::Unknown)));
         }
         sql.push_str("COMMIT;");
         conn.batch(&sql).await.map_err(|source| Error::Database { context: "accepting checksums", source })?;

@@ -102,8 +102,8 @@ impl Migrator {
                 direction: verb,
                 status: "done",
                 checksum: rev.checksum,
-                applied_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                duration_ms: None,
+                applied_at: None,
+                duration: crate::tables::Measured::Unknown,
                 applied_by: "kiln offline script",
             };
             out.push_str(&t.history_insert_sql(&row));

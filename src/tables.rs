@@ -51,6 +51,18 @@ impl Default for Tables {
     }
 }
 
+/// How a history row's `duration_ms` is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measured {
+    /// Not known (stamps, offline scripts): `NULL`.
+    Unknown,
+    /// Measured by the client.
+    Millis(u128),
+    /// Measured by the server: the time since the current query string
+    /// arrived, for a row inserted after the revision's SQL in the same string.
+    SinceQueryStart,
+}
+
 /// One row kiln writes to the history table.
 #[derive(Clone, Debug)]
 pub struct HistoryRow<'a> {
@@ -64,10 +76,11 @@ pub struct HistoryRow<'a> {
     pub status: &'a str,
     /// The file's checksum.
     pub checksum: &'a str,
-    /// When, as RFC 3339.
-    pub applied_at: String,
-    /// Milliseconds, when known.
-    pub duration_ms: Option<u128>,
+    /// When, as RFC 3339 from the applying process's clock (chrono);
+    /// `None` takes the server's `now()` (offline scripts).
+    pub applied_at: Option<String>,
+    /// How long the step took.
+    pub duration: Measured,
     /// Which binary.
     pub applied_by: &'a str,
 }
@@ -157,8 +170,12 @@ impl Tables {
             quote_literal(row.direction),
             quote_literal(row.status),
             quote_literal(row.checksum),
-            quote_literal(&row.applied_at),
-            row.duration_ms.map_or_else(|| "NULL".to_string(), |d| d.to_string()),
+            row.applied_at.as_deref().map_or_else(|| "now()".to_string(), quote_literal),
+            match row.duration {
+                Measured::Unknown => "NULL".to_string(),
+                Measured::Millis(ms) => ms.to_string(),
+                Measured::SinceQueryStart => "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint".to_string(),
+            },
             quote_literal(row.applied_by),
         )
     }

@@ -407,3 +407,16 @@ fn relative_and_label_targets_both_ways() {
     let err = reference.upgrade(&mut c, "+1").unwrap_err();
     assert!(err.to_string().contains("does not produce 1 migrations"), "{err}");
 }
+
+#[test]
+fn history_records_the_server_measured_duration_of_each_revision() {
+    let dir = write_dir(
+        "slow",
+        &[revision("aaaa00000001", &[], "", "SELECT pg_sleep(0.2);\nCREATE TABLE a (id int);", Some("DROP TABLE a;"))],
+        None,
+    );
+    let mut c = client(&fresh_db());
+    Migrator::new(load(&dir)).upgrade(&mut c, "head").unwrap();
+    let ms: i64 = c.query_one("SELECT duration_ms FROM kiln_history WHERE revision = 'aaaa00000001'", &[]).unwrap().get(0);
+    assert!((200..5000).contains(&ms), "{ms}");
+}
