@@ -242,16 +242,8 @@ fn dispatch(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
         "stamp" if args.sql => {
             let (start, end) = parse_range(&pos(0, "a target")?);
             let start = migrator.resolve_heads(&start).map_err(|e| e.to_string())?;
-            let after = crate::migrator::stamp_rows(migrator.graph(), if args.purge { &[] } else { &start }, &end).map_err(|e| e.to_string())?;
-            let t = &migrator.config().tables;
-            let mut ops = Vec::new();
-            if args.purge {
-                println!("DELETE FROM {};", t.version());
-            }
-            let current: &[String] = if args.purge { &[] } else { &start };
-            ops.extend(current.iter().filter(|h| !after.contains(h)).map(|h| kiln_core::VersionOp::Delete(h.clone())));
-            ops.extend(after.iter().filter(|h| !current.contains(h)).map(|h| kiln_core::VersionOp::Insert(h.clone())));
-            print!("{}BEGIN;\n{}COMMIT;\n", t.create_sql(), t.version_ops_sql(&ops));
+            let (_, sql) = migrator.stamp_sql(&start, &end, args.purge).map_err(|e| e.to_string())?;
+            print!("{}BEGIN;\n{sql}COMMIT;\n", migrator.config().tables.create_sql());
             Ok(0)
         }
         _ => {

@@ -807,21 +807,9 @@ impl Migrator {
 
     async fn stamp<C: Conn>(&self, conn: &mut C, state: &State, target: &str, purge: bool) -> Result<Outcome, Error> {
         let before = state.heads.clone();
-        let current: Vec<String> = if purge { Vec::new() } else { before.clone() };
-        let after = stamp_rows(self.graph(), &current, target)?;
+        let (after, stamp_sql) = self.stamp_sql(&before, target, purge)?;
         let t = &self.config.tables;
-        let mut sql = String::from("BEGIN;\n");
-        if purge {
-            sql.push_str(&format!("DELETE FROM {};\n", t.version()));
-        }
-        let mut ops = Vec::new();
-        for gone in current.iter().filter(|h| !after.contains(h)) {
-            ops.push(VersionOp::Delete(gone.clone()));
-        }
-        for new in after.iter().filter(|h| !current.contains(h)) {
-            ops.push(VersionOp::Insert(new.clone()));
-        }
-        sql.push_str(&t.version_ops_sql(&ops));
+        let mut sql = format!("BEGIN;\n{stamp_sql}");
         // Record a checksum baseline for every revision now applied that has none.
         let recorded = state.history.clone().unwrap_or_default();
         let now_applied: Vec<RevIdx> = self.applied_set(&after);
@@ -837,6 +825,19 @@ impl Migrator {
             return Err(Error::Database { context: "stamping the version table", source });
         }
         Ok(Outcome { before, after, ..Outcome::default() })
+    }
+
+    /// The version table's rows after `stamp <target>` from `current`, and the
+    /// statements that get it there (online and in `--sql` alike).
+    pub fn stamp_sql(&self, current: &[String], target: &str, purge: bool) -> Result<(Vec<String>, String), Error> {
+        let current: &[String] = if purge { &[] } else { current };
+        let after = stamp_rows(self.graph(), current, target)?;
+        let t = &self.config.tables;
+        let mut ops: Vec<VersionOp> = current.iter().filter(|h| !after.contains(h)).map(|h| VersionOp::Delete(h.clone())).collect();
+        ops.extend(after.iter().filter(|h| !current.contains(h)).map(|h| VersionOp::Insert(h.clone())));
+        let mut sql = if purge { format!("DELETE FROM {};\n", t.version()) } else { String::new() };
+        sql.push_str(&t.version_ops_sql(&ops));
+        Ok((after, sql))
     }
 
     /// The revisions applied when the version table holds `heads`.

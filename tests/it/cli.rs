@@ -63,6 +63,9 @@ fn offline_sql_for_a_range_and_the_plan_as_json() {
     assert_eq!(steps[0]["version_ops"][0]["op"], "delete");
     assert_eq!(steps[0]["version_ops"][1]["op"], "update");
     assert_eq!(json["heads_after"][0], "f0e1d2c3b4a5");
+    let stamp = stdout(&kiln(&["stamp", "a1b2,e4f5:head", "--sql"]));
+    assert!(stamp.contains("DELETE FROM \"alembic_version\" WHERE version_num = 'a1b2c3d4e5f6';"), "{stamp}");
+    assert!(stamp.contains("INSERT INTO \"alembic_version\" (version_num) VALUES ('f0e1d2c3b4a5');"), "{stamp}");
     let down = stdout(&kiln(&["downgrade", "f0e1d2c3b4a5:a1b2c3d4e5f6", "--sql"]));
     assert!(down.contains("-- Running downgrade f0e1d2c3b4a5 -> b7e2d91c4a05, e4f5a6b7c8d9"), "{down}");
     assert!(down.contains("DROP INDEX CONCURRENTLY ix_api_keys_last_used_at"), "{down}");
