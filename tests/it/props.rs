@@ -147,3 +147,67 @@ proptest! {
     }
 }
 
+
+/// Text that looks enough like a revision file to reach deep into the parser.
+fn revision_like() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        Just("-- Create things".to_string()),
+        Just("--".to_string()),
+        Just("-- Revision ID: aaaa00000001".to_string()),
+        Just("-- Revises: ".to_string()),
+        Just("-- Revises: aaaa00000001, bbbb".to_string()),
+        Just("-- Create Date: 2026-11-27 10:00:00".to_string()),
+        Just("-- Branch Labels: core".to_string()),
+        Just("-- Depends On: core".to_string()),
+        Just("-- Transactional: false".to_string()),
+        Just("-- Irreversible: true".to_string()),
+        Just("-- kiln:upgrade".to_string()),
+        Just("-- kiln:downgrade".to_string()),
+        Just("-- kiln:other".to_string()),
+        Just("".to_string()),
+        Just("SELECT 1;".to_string()),
+        Just("\u{feff}".to_string()),
+        "[ -~é\u{1F600}\t]{0,30}",
+    ];
+    prop::collection::vec(line, 0..16).prop_map(|lines| lines.join(if lines.len() % 2 == 0 { "\n" } else { "\r\n" }))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Malformed input gets diagnostics, never a panic, and every diagnostic renders.
+    #[test]
+    fn the_parser_and_validation_never_panic(texts in prop::collection::vec(revision_like(), 1..4), raw in prop::collection::vec(any::<u8>(), 0..64)) {
+        let mut files: Vec<kiln_core::validate::InputFile> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| kiln_core::validate::InputFile {
+                name: format!("aaaa0000000{i}_step.sql"),
+                bytes: t.clone().into_bytes(),
+                path: None,
+                is_dir: false,
+            })
+            .collect();
+        files.push(kiln_core::validate::InputFile { name: "bbbb_raw.sql".into(), bytes: raw, path: None, is_dir: false });
+        match kiln_core::validate::check_files(files, "m") {
+            Ok(set) => prop_assert!(!set.report.has_errors()),
+            Err(report) => {
+                prop_assert!(report.has_errors());
+                let text = report.render();
+                prop_assert!(text.contains("error[kiln::"));
+            }
+        }
+    }
+
+    /// The statement splitter never panics and returns ordered, non-overlapping ranges.
+    #[test]
+    fn the_statement_splitter_never_panics(sql in "[a-zA-Z0-9 ;'\"$\\-/*\\n\\\\é]{0,80}") {
+        let parts = kiln_core::sql::split_statements(&sql);
+        let mut end = 0;
+        for r in parts {
+            prop_assert!(r.start >= end && r.start < r.end && r.end <= sql.len());
+            prop_assert!(sql.is_char_boundary(r.start) && sql.is_char_boundary(r.end));
+            end = r.end;
+        }
+    }
+}
