@@ -518,6 +518,26 @@ mod tests {
     }
 
     #[test]
+    fn kiln_toml_allows_heads_and_enforces_an_id_pattern() {
+        let config = |text: &str| InputFile { name: "kiln.toml".into(), bytes: text.as_bytes().to_vec(), path: None, is_dir: false };
+        let two_heads = || vec![file("aaaa", "", "one"), file("bbbb", "aaaa", "two"), file("cccc", "aaaa", "three")];
+        let mut files = two_heads();
+        files.push(config("allow_multiple_heads = true\n"));
+        assert!(check_files(files, "m").is_ok());
+        let mut files = two_heads();
+        files.push(config("allow_multiple_heads = true\nrevision_id_pattern = \"[a-c]{4}\"\n"));
+        assert!(check_files(files, "m").is_ok());
+        let mut files = two_heads();
+        files.push(config("allow_multiple_heads = true\nrevision_id_pattern = \"[0-9a-f]{12}\"\n"));
+        let report = check_files(files, "m").unwrap_err();
+        assert_eq!(report.diagnostics.iter().filter(|d| d.code == "id-pattern").count(), 3);
+        let mut files = two_heads();
+        files.push(config("allow_many_heads = yes\n"));
+        let report = check_files(files, "m").unwrap_err();
+        assert!(report.render().contains("--> m/kiln.toml:1:1"), "{}", report.render());
+    }
+
+    #[test]
     fn heads_are_allowed_when_labels_name_them() {
         let mut a = file("aaaa", "", "one");
         let mut c = file("cccc", "", "three");
