@@ -15,6 +15,8 @@
 //! or add a `build.rs` with `println!("cargo:rerun-if-changed=migrations");`
 //! (or use the build-script path, which has no such limit).
 
+#![deny(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Literal, Span, TokenTree};
 
