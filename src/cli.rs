@@ -146,6 +146,18 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             _ => a.positional.push(arg),
         }
     }
+    const COMMANDS: [&str; 14] = [
+        "upgrade", "downgrade", "stamp", "current", "check", "history", "heads", "branches", "show",
+        "accept-checksum", "resolve-interrupted", "revision", "merge", "help",
+    ];
+    match a.command.as_deref() {
+        Some("help") => return Err(String::new()),
+        Some(c) if !COMMANDS.contains(&c) => return Err(format!("unknown command `{c}`")),
+        Some(c @ ("upgrade" | "downgrade" | "stamp" | "show")) if a.positional.is_empty() => {
+            return Err(format!("`kiln {c}` needs a target, such as `head`, `-1` or a revision id"))
+        }
+        _ => {}
+    }
     Ok(a)
 }
 

@@ -39,8 +39,11 @@ fn graph_commands_print_alembic_style_and_json() {
     let bad = kiln(&["show", "zzzz"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("no revision or branch `zzzz`"), "{}", stderr(&bad));
-    let usage = kiln(&["upgrade", "--bogus"]);
-    assert_eq!(usage.status.code(), Some(2));
+    for bad in [&["upgrade", "--bogus"][..], &["upgrade"], &["frobnicate"]] {
+        let usage = kiln(bad);
+        assert_eq!(usage.status.code(), Some(2), "{bad:?}: {}", stderr(&usage));
+        assert!(stderr(&usage).contains("usage: kiln"));
+    }
 }
 
 #[test]
