@@ -692,32 +692,23 @@ impl Graph {
         let rev = match self.keys.get(ident) {
             Some(&r) => r,
             None => {
-                let mut candidates: Vec<RevIdx> = Vec::new();
-                let mut names: Vec<String> = Vec::new();
                 let all_keys = self.nodes.iter().map(|n| n.id.as_str()).chain(self.label_keys.iter().map(String::as_str));
-                for key in all_keys {
-                    if !ident.is_empty() && key.len() > 3 && key.starts_with(ident) {
-                        candidates.push(self.keys[key]);
-                        names.push(key.to_string());
-                    }
-                }
+                let mut candidates: Vec<(RevIdx, &str)> = all_keys
+                    .filter(|key| !ident.is_empty() && key.len() > 3 && key.starts_with(ident))
+                    .map(|key| (self.keys[key], key))
+                    .collect();
                 if let Some(b) = check_branch {
-                    let keep = self.filter_for_lineage(&candidates, b, false)?;
-                    let mut i = 0;
-                    candidates.retain(|c| {
-                        let k = keep.contains(c);
-                        if !k {
-                            names.remove(i);
-                        } else {
-                            i += 1;
-                        }
-                        k
-                    });
+                    let revs: Vec<RevIdx> = candidates.iter().map(|c| c.0).collect();
+                    let keep = self.filter_for_lineage(&revs, b, false)?;
+                    candidates.retain(|c| keep.contains(&c.0));
                 }
-                match candidates.len() {
-                    0 => return Err(PlanError::UnknownRevision { identifier: ident.to_string() }),
-                    1 => candidates[0],
-                    _ => return Err(PlanError::AmbiguousPrefix { prefix: ident.to_string(), candidates: names }),
+                match candidates.as_slice() {
+                    [] => return Err(PlanError::UnknownRevision { identifier: ident.to_string() }),
+                    [(one, _)] => *one,
+                    _ => {
+                        let names = candidates.iter().map(|c| c.1.to_string()).collect();
+                        return Err(PlanError::AmbiguousPrefix { prefix: ident.to_string(), candidates: names });
+                    }
                 }
             }
         };
