@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use crate::pg::{client, cluster, fresh_db, versions};
+use crate::pg::{client, cluster, fresh_db, schema, versions};
 
 fn kiln(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env_remove("DATABASE_URL").output().unwrap()
@@ -72,47 +72,6 @@ fn offline_sql_for_a_range_and_the_plan_as_json() {
     let down = stdout(&kiln(&["downgrade", "f0e1d2c3b4a5:a1b2c3d4e5f6", "--sql"]));
     assert!(down.contains("-- Running downgrade f0e1d2c3b4a5 -> b7e2d91c4a05, e4f5a6b7c8d9"), "{down}");
     assert!(down.contains("DROP INDEX CONCURRENTLY ix_api_keys_last_used_at"), "{down}");
-}
-
-/// Tables, columns, constraints and indexes of the public schema, as text.
-fn schema(c: &mut postgres::Client) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for row in c
-        .query(
-            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
-             coalesce(pg_get_expr(d.adbin, d.adrelid), '') \
-             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY 1, 2",
-            &[],
-        )
-        .unwrap()
-    {
-        let (t, col, ty, nn, def): (String, String, String, bool, String) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        out.push(format!("column {t}.{col} {ty} notnull={nn} default={def}"));
-    }
-    for row in c
-        .query(
-            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-             WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
-            &[],
-        )
-        .unwrap()
-    {
-        out.push(format!("constraint {} {} {}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, String>(2)));
-    }
-    for row in c
-        .query(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
-             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-    {
-        out.push(format!("index {} {} valid={}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, bool>(2)));
-    }
-    out
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod alembic;
 mod build_script;
 mod cli;
+mod corpus;
 mod embed;
 mod oracle;
 mod oracle_pg;

@@ -77,3 +77,44 @@ pub fn revision(id: &str, revises: &[&str], extra_header: &str, up: &str, down: 
     }
     (format!("{id}_m.sql"), text)
 }
+
+/// Tables, columns, constraints and indexes of the public schema, as text.
+pub fn schema(c: &mut postgres::Client) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for row in c
+        .query(
+            "SELECT c.oid::regclass::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+             coalesce(pg_get_expr(d.adbin, d.adrelid), '') \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+    {
+        let (t, col, ty, nn, def): (String, String, String, bool, String) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        out.push(format!("column {t}.{col} {ty} notnull={nn} default={def}"));
+    }
+    for row in c
+        .query(
+            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE connamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+    {
+        out.push(format!("constraint {} {} {}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, String>(2)));
+    }
+    for row in c
+        .query(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+    {
+        out.push(format!("index {} {} valid={}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, bool>(2)));
+    }
+    out
+}

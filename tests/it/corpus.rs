@@ -1,0 +1,74 @@
+//! Real-world migrations (`tests/data/corpus`, copied from registry packages)
+//! through kiln's statement splitter: run one statement at a time, as kiln
+//! runs a `Transactional: false` revision, they must all succeed and build
+//! the same schema as psql running each file whole.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::pg::{client, fresh_db, schema};
+
+fn corpus(package: &str) -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus").join(package);
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap().replace(":GRAPHILE_WORKER_SCHEMA", "graphile_worker");
+            (p.file_name().unwrap().to_string_lossy().into_owned(), text)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn check(package: &str, prelude: &str) -> usize {
+    let files = corpus(package);
+    let split_db = fresh_db();
+    let mut c = client(&split_db);
+    c.batch_execute(prelude).unwrap();
+    let mut statements = 0;
+    for (name, text) in &files {
+        // One statement per query, inside the file's own transaction (some
+        // statements, such as LOCK TABLE, need one), unless the file runs
+        // CONCURRENTLY, which must not.
+        let transactional = !text.to_ascii_lowercase().contains("concurrently");
+        if transactional {
+            c.batch_execute("BEGIN").unwrap();
+        }
+        for range in kiln_core::sql::split_statements(text) {
+            let stmt = &text[range];
+            statements += 1;
+            if let Err(e) = c.batch_execute(stmt) {
+                panic!("{package}/{name}: statement {statements} failed when sent alone: {e:?}\n{stmt}");
+            }
+        }
+        if transactional {
+            c.batch_execute("COMMIT").unwrap();
+        }
+    }
+    let whole_db = fresh_db();
+    client(&whole_db).batch_execute(prelude).unwrap();
+    for (name, text) in &files {
+        let path = std::env::temp_dir().join(format!("kiln-corpus-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let mut psql = Command::new("psql");
+        psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &whole_db]);
+        if !text.to_ascii_lowercase().contains("concurrently") {
+            psql.arg("--single-transaction");
+        }
+        let out = psql.arg("-f").arg(&path).output().unwrap();
+        assert!(out.status.success(), "psql {package}/{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(schema(&mut c), schema(&mut client(&whole_db)), "{package}: split and whole runs differ");
+    statements
+}
+
+#[test]
+fn real_migrations_split_into_statements_that_postgresql_accepts() {
+    let a = check("procrastinate", "");
+    let b = check("graphile-worker", "CREATE SCHEMA graphile_worker;");
+    println!("corpus statements: procrastinate {a}, graphile-worker {b}");
+    assert!(a + b >= 200, "only {} statements", a + b);
+}
