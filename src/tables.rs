@@ -207,7 +207,7 @@ impl Tables {
 
     /// Reads the version table.
     pub fn select_versions_sql(&self) -> String {
-        format!("SELECT version_num FROM {} ORDER BY version_num;", self.version())
+        format!("SELECT version_num FROM {} ORDER BY version_num COLLATE \"C\";", self.version())
     }
 
     /// Reads the latest history row of every revision, leaving out rows an
