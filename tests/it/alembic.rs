@@ -21,7 +21,8 @@ fn python_path() -> PathBuf {
     };
     if !probe(&target) {
         let ok = Command::new("python3")
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--target"])
+            // `--break-system-packages` lets a Debian-managed python3 install into target/ too.
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--break-system-packages", "--target"])
             .arg(&target)
             .args(["alembic==1.20.1", "psycopg2-binary"])
             .status()
