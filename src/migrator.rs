@@ -620,10 +620,7 @@ impl Migrator {
                 self.apply(conn, &state, plan, warnings).await
             }
             Command::Downgrade(target) => {
-                let unknown = self.unknown(&state.heads);
-                if !unknown.is_empty() {
-                    return Err(Error::UnknownRevisions { revisions: unknown });
-                }
+                self.check_known(&state.heads)?;
                 let warnings = self.check_history(&state)?;
                 let plan = self.graph().plan_downgrade(&state.heads, target)?;
                 self.apply(conn, &state, plan, warnings).await
@@ -692,7 +689,7 @@ impl Migrator {
         if whole {
             conn.batch("COMMIT;").await.map_err(|source| Error::Database { context: "committing the run", source })?;
         }
-        Ok(Outcome { before: state.heads.clone(), after: plan.heads_after, applied, locked: true, warnings })
+        Ok(Outcome { before: state.heads.clone(), after: plan.heads_after, applied, warnings, ..Outcome::default() })
     }
 
     fn section(&self, rev: RevIdx, direction: Direction) -> (&'static str, usize) {
@@ -811,7 +808,8 @@ impl Migrator {
         let t = &self.config.tables;
         let mut sql = format!("BEGIN;\n{stamp_sql}");
         // Record a checksum baseline for every revision now applied that has none.
-        let recorded = state.history.clone().unwrap_or_default();
+        let no_history = HashMap::new();
+        let recorded = state.history.as_ref().unwrap_or(&no_history);
         let now_applied: Vec<RevIdx> = self.applied_set(&after);
         for &r in &now_applied {
             let rev = self.migrations.at(r);
@@ -850,7 +848,8 @@ impl Migrator {
 
     async fn accept_checksums<C: Conn>(&self, conn: &mut C, state: &State, revisions: &[String]) -> Result<Outcome, Error> {
         let t = &self.config.tables;
-        let history = state.history.clone().unwrap_or_default();
+        let no_history = HashMap::new();
+        let history = state.history.as_ref().unwrap_or(&no_history);
         let mut chosen = Vec::new();
         if revisions.is_empty() {
             for rev in self.migrations.revisions() {
