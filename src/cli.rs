@@ -33,7 +33,9 @@ commands (Alembic's names and arguments):
   downgrade <target> [--sql]      revert revisions: -N, <rev>, base, <label>@base
   stamp <target> [--purge] [--sql]  set the version table without running SQL
   current                         the database's current revision(s)
-  check                           exit 3 unless the database is at head (readiness probes)
+  check                           exit 3 unless the database is at head (readiness probes);
+                                  with --dir and no database URL: validate and lint the directory
+                                  (exit 1 on errors, or on warnings with --deny-warnings)
   history [-r start:end] [--indicate-current]
   heads | branches | show <rev>
   accept-checksum [<rev>...]      accept edited files' checksums (all drifted when none given)
@@ -56,6 +58,7 @@ options:
   --single-transaction      run the whole upgrade in one transaction
   --allow-unknown           accept a database at a revision this binary does not know
   --ignore-drift            warn instead of failing on edited applied revisions
+  --deny-warnings           `check --dir`: fail on lint warnings too
   -v, --verbose             more detail
 ";
 
@@ -75,6 +78,7 @@ struct Args {
     branch_label: Option<String>,
     depends_on: Option<String>,
     non_transactional: bool,
+    deny_warnings: bool,
     config: Config,
 }
 
@@ -95,6 +99,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         branch_label: None,
         depends_on: None,
         non_transactional: false,
+        deny_warnings: false,
         config: Config::default(),
     };
     let mut it = args.into_iter();
@@ -139,6 +144,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--branch-label" => a.branch_label = Some(value("--branch-label")?),
             "--depends-on" => a.depends_on = Some(value("--depends-on")?),
             "--non-transactional" => a.non_transactional = true,
+            "--deny-warnings" => a.deny_warnings = true,
             f if f.starts_with('-') && f.len() > 1 && !f[1..].starts_with(|c: char| c.is_ascii_digit()) => {
                 return Err(format!("unknown option `{f}`"))
             }
@@ -183,6 +189,29 @@ pub fn run(embedded: Option<Migrations>, args: impl IntoIterator<Item = String>)
             1
         }
     }
+}
+
+/// `kiln check --dir <path>` without a database: the build's validation
+/// and lint pass, for CI before merge.
+fn lint_dir(args: &Args) -> Result<i32, String> {
+    let dir = args.dir.as_deref().unwrap_or("migrations");
+    let (report, revisions) = match kiln_core::load_dir(std::path::Path::new(dir), dir.trim_end_matches('/')) {
+        Ok(set) => {
+            let n = set.revisions.len();
+            (set.report, Some(n))
+        }
+        Err(report) => (report, None),
+    };
+    for d in &report.diagnostics {
+        eprintln!("{}\n", d.render(&report.sources));
+    }
+    let errors = report.diagnostics.iter().filter(|d| d.severity == kiln_core::Severity::Error).count();
+    let warnings = report.diagnostics.len() - errors;
+    match revisions {
+        Some(n) => println!("{dir}: {n} revision(s) checked, {warnings} warning(s)"),
+        None => println!("{dir}: {errors} error(s), {warnings} warning(s)"),
+    }
+    Ok(if errors > 0 || (args.deny_warnings && warnings > 0) { 1 } else { 0 })
 }
 
 fn load(embedded: Option<Migrations>, args: &Args) -> Result<Migrations, String> {
@@ -231,6 +260,7 @@ fn dispatch(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
     };
     match command {
         "revision" | "merge" => return new_revision(command, args),
+        "check" if args.database_url.is_none() && args.dir.is_some() => return lint_dir(args),
         _ => {}
     }
     let migrations = load(embedded, args)?;

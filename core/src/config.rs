@@ -14,12 +14,19 @@
 //! # A stricter pattern for new and existing revision ids (a small regex
 //! # subset: literals, [classes], and {n}, {n,m}, ?, *, + quantifiers).
 //! revision_id_pattern = "[0-9a-f]{12}"
+//!
+//! # Lint levels ("allow", "warn" or "error"), by rule name; see
+//! # `kiln_core::lint::RULES` for every rule and its default.
+//! [lints]
+//! drop-column-or-table = "error"
+//! mixed-data-schema = "allow"
 //! ```
 //!
 //! The file is parsed strictly (a small TOML subset): unknown keys, a key given
 //! twice, or a value of the wrong type are errors reported like any other.
 
 use crate::diagnostic::{Diagnostic, FileId};
+use crate::lint::{self, Level};
 
 /// File name of the configuration, inside the migrations directory.
 pub const CONFIG_FILE: &str = "kiln.toml";
@@ -33,6 +40,18 @@ pub struct Config {
     pub allow_multiple_bases: bool,
     /// A pattern every revision id must match, on top of `[0-9A-Za-z_]{1,32}`.
     pub revision_id_pattern: Option<IdPattern>,
+    /// Lint levels set under `[lints]`, overriding each rule's default.
+    pub lints: Vec<(&'static str, Level)>,
+}
+
+impl Config {
+    /// The level of the lint rule `name` (unknown names are allowed).
+    pub fn level(&self, name: &str) -> Level {
+        match self.lints.iter().find(|(n, _)| *n == name) {
+            Some((_, level)) => *level,
+            None => lint::rule(name).map_or(Level::Allow, |r| r.default),
+        }
+    }
 }
 
 impl Config {
@@ -41,6 +60,7 @@ impl Config {
         let mut config = Config::default();
         let mut errors = Vec::new();
         let mut seen: Vec<String> = Vec::new();
+        let mut in_lints = false;
         let mut offset = 0;
         for raw in text.split_inclusive('\n') {
             let line_start = offset;
@@ -51,6 +71,17 @@ impl Config {
             }
             let lead = raw.len() - raw.trim_start().len();
             let span = line_start + lead..line_start + lead + line.len();
+            if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                in_lints = section.trim() == "lints";
+                if !in_lints {
+                    errors.push(
+                        Diagnostic::error("config", format!("unknown section `[{}]` in kiln.toml", section.trim()))
+                            .at(file, span)
+                            .with_help("the only section is `[lints]`"),
+                    );
+                }
+                continue;
+            }
             let Some((key, value)) = line.split_once('=') else {
                 errors.push(
                     Diagnostic::error("config", "expected `key = value`")
@@ -63,11 +94,31 @@ impl Config {
             let value = value.trim();
             let value_start = line_start + lead + line.len() - value.len();
             let value_span = value_start..value_start + value.len();
-            if seen.iter().any(|k| k == key) {
+            let seen_key = if in_lints { format!("lints.{key}") } else { key.to_string() };
+            if seen.contains(&seen_key) {
                 errors.push(Diagnostic::error("config", format!("`{key}` is set twice")).at(file, span));
                 continue;
             }
-            seen.push(key.to_string());
+            seen.push(seen_key);
+            if in_lints {
+                let Some(rule) = lint::rule(key) else {
+                    let names: Vec<&str> = lint::RULES.iter().map(|r| r.name).collect();
+                    errors.push(
+                        Diagnostic::error("config", format!("unknown lint rule `{key}` in kiln.toml"))
+                            .at(file, span)
+                            .with_help(format!("known rules: {}", names.join(", "))),
+                    );
+                    continue;
+                };
+                match parse_string(value).ok().and_then(|v| Level::parse(&v)) {
+                    Some(level) => config.lints.push((rule.name, level)),
+                    None => errors.push(
+                        Diagnostic::error("config", format!("bad level for `{key}`: expected \"allow\", \"warn\" or \"error\""))
+                            .at(file, value_span),
+                    ),
+                }
+                continue;
+            }
             let result = match key {
                 "allow_multiple_heads" => parse_bool(value).map(|b| config.allow_multiple_heads = b),
                 "allow_multiple_bases" => parse_bool(value).map(|b| config.allow_multiple_bases = b),
@@ -232,6 +283,19 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert!(e[0].message.contains("unknown key `allow_many`"));
         assert!(e[1].message.contains("expected `true` or `false`"));
+    }
+
+    #[test]
+    fn lint_levels_live_under_lints() {
+        let c = Config::parse("allow_multiple_heads = true\n[lints]\ntable-name = \"warn\" # for now\nreversible = 'allow'\n", 0).unwrap();
+        assert_eq!(c.level("table-name"), Level::Warn);
+        assert_eq!(c.level("reversible"), Level::Allow);
+        assert_eq!(c.level("index-name"), Level::Error);
+        assert_eq!(c.level("drop-column-or-table"), Level::Warn);
+        let e = Config::parse("[lints]\ntable-names = \"warn\"\nindex-name = \"deny\"\n[other]\n", 0).unwrap_err();
+        let messages: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].contains("unknown lint rule `table-names`") && messages[1].contains("bad level") && messages[2].contains("[other]"));
     }
 
     #[test]

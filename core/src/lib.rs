@@ -17,6 +17,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod embedded;
 pub mod graph;
+pub mod lint;
 pub mod parse;
 pub mod sql;
 pub mod validate;

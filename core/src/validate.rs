@@ -302,6 +302,10 @@ pub fn check_files_with(mut files: Vec<InputFile>, display_dir: &str, adjust: im
     }
 
     let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
+    #[cfg(feature = "lint")]
+    if let Some(graph) = graph.as_ref().filter(|_| !report.has_errors()) {
+        crate::lint::lint(&parsed, graph, &config, &mut report);
+    }
     match graph {
         Some(graph) if !report.has_errors() => {
             let history = graph.history_order();

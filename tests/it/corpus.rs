@@ -72,3 +72,52 @@ fn real_migrations_split_into_statements_that_postgresql_accepts() {
     println!("corpus statements: procrastinate {a}, graphile-worker {b}");
     assert!(a + b >= 200, "only {} statements", a + b);
 }
+
+/// The corpus as a kiln revision chain: each file one upgrade-only
+/// (`Irreversible: true`) revision revising the previous one, so that the
+/// linter replays the whole history in order.
+fn as_revisions(package: &str) -> Vec<kiln_core::validate::InputFile> {
+    let files = corpus(package);
+    let mut out = Vec::new();
+    for (i, (name, text)) in files.iter().enumerate() {
+        let id = format!("r{i:04}");
+        let revises = if i == 0 { String::new() } else { format!("r{:04}", i - 1) };
+        let transactional = !text.to_ascii_lowercase().contains("concurrently");
+        let body = format!(
+            "-- {name}\n--\n-- Revision ID: {id}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00\n-- Transactional: {transactional}\n-- Irreversible: true\n\n-- kiln:upgrade\n{text}\n"
+        );
+        out.push(kiln_core::validate::InputFile { name: format!("{id}_corpus.sql"), bytes: body.into_bytes(), path: None, is_dir: false });
+    }
+    out
+}
+
+/// Lints the corpus: every statement must parse (none is a syntax error),
+/// squawk must see the same statements as kiln's splitter, and the report
+/// of which rules fire is printed for the session notes.
+#[test]
+fn the_linter_reads_the_real_corpus() {
+    let mut total = 0;
+    let mut by_rule: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for package in ["procrastinate", "graphile-worker"] {
+        for (name, text) in corpus(package) {
+            let parsed = kiln_core::lint::sql::parse(&text);
+            assert!(parsed.errors.is_empty(), "{package}/{name}: {:?}", parsed.errors);
+            let split = kiln_core::sql::split_statements(&text).len();
+            assert_eq!(parsed.stmts.len(), split, "{package}/{name}: squawk and the splitter disagree");
+            total += parsed.stmts.len();
+        }
+        let report = match kiln_core::validate::check_files(as_revisions(package), package) {
+            Ok(set) => set.report,
+            Err(report) => report,
+        };
+        for d in &report.diagnostics {
+            *by_rule.entry(d.code).or_default() += 1;
+            if std::env::var_os("KILN_CORPUS_VERBOSE").is_some() {
+                eprintln!("{}\n", d.render(&report.sources));
+            }
+        }
+    }
+    println!("corpus: {total} statements parsed; findings by rule: {by_rule:?}");
+    assert!(total >= 200, "{total}");
+    assert!(!by_rule.contains_key("sql-syntax"), "{by_rule:?}");
+}

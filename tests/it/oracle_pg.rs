@@ -47,7 +47,7 @@ fn recorded_alembic_plans_applied_to_postgresql_leave_the_recorded_rows() {
                     extra.push_str(&format!("-- Depends On: {}\n", deps.join(", ")));
                 }
                 let down: Vec<&str> = down.iter().map(String::as_str).collect();
-                revision(id, &down, &extra, &format!("CREATE TABLE t_{id} (id int);"), Some(&format!("DROP TABLE t_{id};")))
+                revision(id, &down, &extra, &format!("CREATE TABLE t_{id}_rows (id int);"), Some(&format!("DROP TABLE t_{id}_rows;")))
             })
             .collect();
         let dir = write_dir(&format!("oracle-{name}"), &files, Some("allow_multiple_heads = true\nallow_multiple_bases = true\n"));
@@ -69,7 +69,7 @@ fn recorded_alembic_plans_applied_to_postgresql_leave_the_recorded_rows() {
             c.batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;").unwrap();
             let mut setup = String::from("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));\n");
             for r in applied(g, &current) {
-                setup.push_str(&format!("CREATE TABLE t_{} (id int);\n", g.id(r)));
+                setup.push_str(&format!("CREATE TABLE t_{}_rows (id int);\n", g.id(r)));
             }
             for h in &current {
                 setup.push_str(&format!("INSERT INTO alembic_version VALUES ('{h}');\n"));
@@ -100,10 +100,13 @@ fn recorded_alembic_plans_applied_to_postgresql_leave_the_recorded_rows() {
             assert_eq!(steps, want_steps, "{name}: {command:?} from {current:?}");
             assert_eq!(outcome.after, want_rows);
             let tables: BTreeSet<String> = c
-                .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 't\\_%'", &[])
+                .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 't\\_%\\_rows'", &[])
                 .unwrap()
                 .iter()
-                .map(|r| r.get::<_, String>(0)[2..].to_string())
+                .map(|r| {
+                    let t: String = r.get(0);
+                    t[2..t.len() - "_rows".len()].to_string()
+                })
                 .collect();
             let want_tables: BTreeSet<String> = applied(g, &want_rows).into_iter().map(|r| g.id(r).to_string()).collect();
             assert_eq!(tables, want_tables, "{name}: {command:?} from {current:?}");

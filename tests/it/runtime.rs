@@ -88,8 +88,8 @@ fn a_revision_failing_in_its_middle_leaves_the_previous_revision_and_names_the_s
                 "bbbb00000002",
                 &["aaaa00000001"],
                 "",
-                "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY);\nINSERT INTO teams VALUES ('a');\nSELECT nope FROM teams;\nCREATE TABLE later (id int);",
-                Some("DROP TABLE users;"),
+                "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY);\nINSERT INTO teams VALUES ('a');\nSELECT nope FROM teams;\nCREATE TABLE laters (id int);",
+                Some("DROP TABLE IF EXISTS laters;\nDROP TABLE users;"),
             ),
             revision(
                 "cccc00000003",
@@ -148,8 +148,8 @@ fn single_transaction_mode_rolls_back_the_whole_run() {
     let dir = write_dir(
         "whole",
         &[
-            revision("aaaa00000001", &[], "", "CREATE TABLE a (id int);", Some("DROP TABLE a;")),
-            revision("bbbb00000002", &["aaaa00000001"], "", "CREATE TABLE b (id int);\nSELECT 1/0;", Some("DROP TABLE b;")),
+            revision("aaaa00000001", &[], "", "CREATE TABLE alphas (id int);", Some("DROP TABLE alphas;")),
+            revision("bbbb00000002", &["aaaa00000001"], "", "CREATE TABLE betas (id int);\nSELECT 1/0;", Some("DROP TABLE betas;")),
         ],
         None,
     );
@@ -185,8 +185,8 @@ fn a_database_at_an_unknown_revision_is_refused_unless_accepted() {
 #[test]
 fn checksum_drift_is_an_error_until_accepted_and_line_endings_are_not_drift() {
     let files = vec![
-        revision("aaaa00000001", &[], "", "CREATE TABLE a (id int);", Some("DROP TABLE a;")),
-        revision("bbbb00000002", &["aaaa00000001"], "", "CREATE TABLE b (id int);", Some("DROP TABLE b;")),
+        revision("aaaa00000001", &[], "", "CREATE TABLE alphas (id int);", Some("DROP TABLE alphas;")),
+        revision("bbbb00000002", &["aaaa00000001"], "", "CREATE TABLE betas (id int);", Some("DROP TABLE betas;")),
     ];
     let mut c = client(&fresh_db());
     Migrator::new(load(&write_dir("drift-1", &files, None))).upgrade(&mut c, "head").unwrap();
@@ -195,7 +195,7 @@ fn checksum_drift_is_an_error_until_accepted_and_line_endings_are_not_drift() {
     Migrator::new(load(&write_dir("drift-2", &crlf, None))).upgrade(&mut c, "head").unwrap();
     // An edited applied file: drift.
     let mut edited = files.clone();
-    edited[0].1 = edited[0].1.replace("CREATE TABLE a (id int);", "CREATE TABLE a (id bigint);");
+    edited[0].1 = edited[0].1.replace("CREATE TABLE alphas (id int);", "CREATE TABLE alphas (id bigint);");
     let m = Migrator::new(load(&write_dir("drift-3", &edited, None)));
     let err = m.upgrade(&mut c, "head").unwrap_err();
     match &err {
@@ -412,7 +412,7 @@ fn relative_and_label_targets_both_ways() {
 fn history_records_the_server_measured_duration_of_each_revision() {
     let dir = write_dir(
         "slow",
-        &[revision("aaaa00000001", &[], "", "SELECT pg_sleep(0.2);\nCREATE TABLE a (id int);", Some("DROP TABLE a;"))],
+        &[revision("aaaa00000001", &[], "", "SELECT pg_sleep(0.2);\nCREATE TABLE alphas (id int);", Some("DROP TABLE alphas;"))],
         None,
     );
     let mut c = client(&fresh_db());

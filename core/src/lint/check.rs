@@ -1,0 +1,707 @@
+//! The lint pass over a validated revision set: parse every section, replay
+//! the revisions in graph order into the schema model, run the rules on
+//! each statement against the schema before it, and check that each
+//! downgrade undoes its upgrade.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::model::{self, Model, PREEXISTING};
+use super::names;
+use super::sql::{self, Action, ColumnDef, ConstraintDef, ConstraintKind, Op, Parsed, Stmt};
+use super::{allow_comments, Level};
+use crate::config::Config;
+use crate::diagnostic::{Diagnostic, Report};
+use crate::graph::{Graph, RevIdx};
+use crate::validate::LoadedRevision;
+
+/// One rule violation before levels and allow comments are applied.
+struct Finding {
+    rule: &'static str,
+    /// Byte range in the section text.
+    span: Range<usize>,
+    message: String,
+    help: Option<String>,
+    notes: Vec<String>,
+    /// Secondary place in the section text, with its label.
+    label: Option<(Range<usize>, String)>,
+}
+
+impl Finding {
+    fn new(rule: &'static str, span: Range<usize>, message: String) -> Finding {
+        Finding { rule, span, message, help: None, notes: Vec::new(), label: None }
+    }
+
+    fn help(mut self, help: impl Into<String>) -> Finding {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn note(mut self, note: impl Into<String>) -> Finding {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// A parsed section: where it starts in the file (BOM-less text) and its statements.
+struct Section {
+    start: usize,
+    parsed: Parsed,
+}
+
+struct Parsedrev {
+    upgrade: Section,
+    downgrade: Option<Section>,
+}
+
+fn text_of(r: &LoadedRevision) -> &str {
+    &r.source[r.bom_len..]
+}
+
+fn parse_revision(r: &LoadedRevision) -> Parsedrev {
+    let text = text_of(r);
+    let section = |range: &Range<usize>| Section { start: range.start, parsed: sql::parse(&text[range.clone()]) };
+    Parsedrev { upgrade: section(&r.parsed.upgrade), downgrade: r.parsed.downgrade.as_ref().map(section) }
+}
+
+/// Parses every revision, on several threads when there are many.
+fn parse_all(revs: &[LoadedRevision]) -> Vec<Parsedrev> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if revs.len() < 64 || threads < 2 {
+        return revs.iter().map(parse_revision).collect();
+    }
+    let chunk = revs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = revs.chunks(chunk).map(|c| s.spawn(move || c.iter().map(parse_revision).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("the parser does not panic")).collect()
+    })
+}
+
+/// Parents and dependencies first; ties in file order.
+fn graph_order(graph: &Graph, n: usize) -> (Vec<RevIdx>, Vec<Vec<RevIdx>>) {
+    let deps: Vec<Vec<RevIdx>> = (0..n)
+        .map(|r| {
+            let mut d = graph.parents(r).to_vec();
+            d.extend(graph.dependencies(r).iter().filter(|x| !graph.parents(r).contains(x)));
+            d
+        })
+        .collect();
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut children: Vec<Vec<RevIdx>> = vec![Vec::new(); n];
+    for (r, d) in deps.iter().enumerate() {
+        for &p in d {
+            children[p].push(r);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<RevIdx> = (0..n).filter(|&r| waiting[r] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(r) = ready.pop_first() {
+        order.push(r);
+        for &c in &children[r] {
+            waiting[c] -= 1;
+            if waiting[c] == 0 {
+                ready.insert(c);
+            }
+        }
+    }
+    (order, deps)
+}
+
+/// Runs the lint pass, adding diagnostics to `report`.
+pub(crate) fn lint(revs: &[LoadedRevision], graph: &Graph, config: &Config, report: &mut Report) {
+    let parsed = parse_all(revs);
+    let (order, deps) = graph_order(graph, revs.len());
+    let mut uses: Vec<usize> = vec![0; revs.len()];
+    for d in &deps {
+        for &p in d {
+            uses[p] += 1;
+        }
+    }
+    let mut models: Vec<Option<Model>> = vec![None; revs.len()];
+    let mut emitter = Emitter { config, first_of_rule: Vec::new() };
+    for (ordinal, &r) in order.iter().enumerate() {
+        let mut model = Model::default();
+        for (i, &p) in deps[r].iter().enumerate() {
+            uses[p] -= 1;
+            let last_use = uses[p] == 0;
+            match (i, last_use) {
+                (0, true) => model = models[p].take().unwrap_or_default(),
+                (0, false) => model = models[p].clone().unwrap_or_default(),
+                (_, _) => {
+                    if let Some(m) = &models[p] {
+                        model.merge_from(m);
+                    }
+                    if last_use {
+                        models[p] = None;
+                    }
+                }
+            }
+        }
+        let findings = lint_revision(&revs[r], &parsed[r], &mut model, ordinal as u32);
+        emitter.emit(&revs[r], findings, report);
+        if uses[r] > 0 {
+            models[r] = Some(model);
+        }
+    }
+}
+
+/// Turns findings into diagnostics: levels, allow comments, and the
+/// "how to configure this" note on the first finding of each rule.
+struct Emitter<'a> {
+    config: &'a Config,
+    first_of_rule: Vec<&'static str>,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, rev: &LoadedRevision, findings: Vec<(Option<Range<usize>>, Finding)>, report: &mut Report) {
+        let text = text_of(rev);
+        let allows = allow_comments(text);
+        for (scope, f) in findings {
+            let level = self.config.level(f.rule);
+            if level == Level::Allow {
+                continue;
+            }
+            // Statement findings are allowed by a comment in the statement's
+            // scope; revision-wide ones by a comment anywhere in the file.
+            let allowed = allows.iter().any(|(at, names)| {
+                names.contains(&f.rule) && scope.as_ref().map_or(true, |s| at.start >= s.start && at.start < s.end)
+            });
+            if allowed {
+                continue;
+            }
+            let mut d = match level {
+                Level::Error => Diagnostic::error(f.rule, f.message),
+                _ => Diagnostic::warning(f.rule, f.message),
+            }
+            .at(rev.file, f.span);
+            if let Some((span, label)) = f.label {
+                d = d.with_label(rev.file, span, label);
+            }
+            for n in f.notes {
+                d = d.with_note(n);
+            }
+            if let Some(h) = f.help {
+                d = d.with_help(h);
+            }
+            if !self.first_of_rule.contains(&f.rule) {
+                self.first_of_rule.push(f.rule);
+                let default = super::rule(f.rule).map_or(Level::Error, |r| r.default);
+                let how = if default == level { format!("`{}` is {} by default", f.rule, level_word(level)) } else { format!("kiln.toml sets `{}` to {}", f.rule, level.as_str()) };
+                d = d.with_note(format!(
+                    "{how}; change its level under `[lints]` in kiln.toml, or allow one statement with `-- kiln:allow({})`",
+                    f.rule
+                ));
+            }
+            report.diagnostics.push(d);
+        }
+        for (at, names) in &allows {
+            for name in names {
+                if super::rule(name).is_none() {
+                    let known: Vec<&str> = super::RULES.iter().map(|r| r.name).collect();
+                    report.diagnostics.push(
+                        Diagnostic::warning("unknown-lint", format!("`kiln:allow` names `{name}`, which is not a kiln rule"))
+                            .at(rev.file, at.clone())
+                            .with_help(format!("known rules: {}", known.join(", "))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Error => "an error",
+        Level::Warn => "a warning",
+        Level::Allow => "allowed",
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Up,
+    Down,
+}
+
+/// What the rules know while checking one section.
+struct Ctx<'a> {
+    rev: u32,
+    dir: Dir,
+    transactional: bool,
+    /// A statement earlier in this revision may have changed anything.
+    opaque_here: bool,
+    /// Findings, with the file range an allow comment must fall in (None: anywhere).
+    out: &'a mut Vec<(Option<Range<usize>>, Finding)>,
+    /// Where the current statement's allow comments may be (file offsets).
+    scope: Range<usize>,
+    /// Section offset in the file.
+    base: usize,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, mut f: Finding) {
+        f.span = f.span.start + self.base..f.span.end + self.base;
+        if let Some((s, _)) = &mut f.label {
+            *s = s.start + self.base..s.end + self.base;
+        }
+        self.out.push((Some(self.scope.clone()), f));
+    }
+
+    /// True when `key` existed before this revision (or is unknown and no
+    /// statement of this revision could have created it).
+    fn existing(&self, model: &Model, key: &str) -> Option<bool> {
+        match model.table(key) {
+            Some(t) => Some(t.created_in != self.rev),
+            None if self.opaque_here => None,
+            None => Some(true),
+        }
+    }
+}
+
+fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, ordinal: u32) -> Vec<(Option<Range<usize>>, Finding)> {
+    let mut out = Vec::new();
+    let sections: Vec<&Section> = std::iter::once(&parsed.upgrade).chain(parsed.downgrade.as_ref()).collect();
+    let mut broken = false;
+    for s in &sections {
+        for (message, span) in &s.parsed.errors {
+            broken = true;
+            let f = Finding::new("sql-syntax", span.start + s.start..span.end + s.start, format!("SQL syntax error: {message}"))
+                .help("fix the statement; if it is valid PostgreSQL that kiln's parser rejects, add `-- kiln:allow(sql-syntax)` above it and report it");
+            let scope = statement_scope(s, span.start);
+            out.push((Some(scope), f));
+        }
+    }
+    if broken {
+        // The statements are not reliable; the model becomes uncertain.
+        model.opaque = true;
+        return out;
+    }
+
+    // The tables this revision can change, so that the reversibility check
+    // compares only them (snapshots stay small however large the schema).
+    let mut created_index_owner: HashMap<String, String> = HashMap::new();
+    for s in &sections {
+        for st in &s.parsed.stmts {
+            if let Op::CreateIndex(ci) = &st.op {
+                if let Some(n) = &ci.name {
+                    let key = ci.table.key();
+                    let ik = match key.rsplit_once('.') {
+                        Some((schema, _)) => format!("{schema}.{}", n.value),
+                        None => n.value.clone(),
+                    };
+                    created_index_owner.insert(ik, key);
+                }
+            }
+        }
+    }
+    let mut touched = Vec::new();
+    for s in &sections {
+        for st in &s.parsed.stmts {
+            model.touched(&st.op, &created_index_owner, &mut touched);
+        }
+    }
+    touched.sort();
+    touched.dedup();
+    let opaque = sections.iter().any(|s| s.parsed.stmts.iter().any(|st| matches!(st.op, Op::Opaque(_))));
+    let before = model.snapshot(&touched);
+    let transactional = rev.parsed.transactional;
+    let mut ctx = Ctx { rev: ordinal, dir: Dir::Up, transactional, opaque_here: false, out: &mut out, scope: 0..0, base: parsed.upgrade.start };
+    check_section(&parsed.upgrade, model, &mut ctx);
+    if let Some(down) = &parsed.downgrade {
+        let after = model.snapshot(&touched);
+        let opaque_after = model.opaque;
+        ctx.dir = Dir::Down;
+        ctx.base = down.start;
+        ctx.opaque_here = false;
+        check_section(down, model, &mut ctx);
+        if !opaque {
+            let diffs = model::differences(&before, &model.snapshot(&touched));
+            if !diffs.is_empty() {
+                out.push((None, reversibility_finding(rev, down.start, diffs)));
+            }
+        }
+        model.restore(after);
+        model.opaque = opaque_after;
+    }
+    out
+}
+
+fn reversibility_finding(rev: &LoadedRevision, down_start: usize, diffs: Vec<model::Difference>) -> Finding {
+    let text = text_of(rev);
+    let marker = text[..down_start].rfind("-- kiln:downgrade").map_or(down_start..down_start, |i| i..i + "-- kiln:downgrade".len());
+    let fixes: Vec<String> = diffs.iter().filter_map(|d| d.fix.clone()).collect();
+    let mut f = Finding::new(
+        "reversible",
+        marker,
+        format!("the downgrade of `{}` does not give back the schema its upgrade started from", rev.parsed.id.value),
+    );
+    for d in &diffs {
+        f = f.note(d.what.clone());
+    }
+    let help = if fixes.len() == diffs.len() {
+        format!("add to the downgrade: {}", fixes.join(" "))
+    } else {
+        "make the downgrade undo each change of the upgrade, in reverse order".into()
+    };
+    f.help(help)
+}
+
+/// Where an allow comment for the statement containing `at` may be: from
+/// the end of the previous statement to the end of this one (file offsets).
+fn statement_scope(s: &Section, at: usize) -> Range<usize> {
+    let mut prev_end = 0;
+    for st in &s.parsed.stmts {
+        if st.span.end >= at {
+            return s.start + prev_end..s.start + st.span.end.max(at + 1);
+        }
+        prev_end = st.span.end;
+    }
+    s.start + prev_end..s.start + at + 1
+}
+
+fn check_section(s: &Section, model: &mut Model, ctx: &mut Ctx<'_>) {
+    let mut prev_end = 0;
+    let mut first_schema: Option<Range<usize>> = None;
+    let mut first_data: Option<(Range<usize>, &'static str, Range<usize>)> = None;
+    for st in &s.parsed.stmts {
+        ctx.scope = s.start + prev_end..s.start + st.span.end;
+        prev_end = st.span.end;
+        match &st.op {
+            Op::Data(kind) => {
+                if first_data.is_none() {
+                    first_data = Some((st.span.clone(), kind, ctx.scope.clone()));
+                }
+            }
+            Op::Neutral => {}
+            _ => {
+                first_schema.get_or_insert(st.span.clone());
+            }
+        }
+        check_statement(st, model, ctx);
+        model.apply(&st.op, ctx.rev);
+        if matches!(st.op, Op::Opaque(_)) {
+            ctx.opaque_here = true;
+        }
+    }
+    if let (Some(schema), Some((data, kind, scope))) = (first_schema, first_data) {
+        let mut f = Finding::new(
+            "mixed-data-schema",
+            data,
+            format!("this {} revision section changes data ({kind}) and the schema", if ctx.dir == Dir::Up { "upgrade" } else { "downgrade" }),
+        )
+        .help("move the data change to a revision of its own: it can then be re-run, timed and rolled back apart from the DDL");
+        f.label = Some((schema, "schema change here".into()));
+        ctx.scope = scope;
+        ctx.push(f);
+    }
+}
+
+fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
+    match &st.op {
+        Op::CreateTable(ct) => {
+            table_name(&ct.table.name, ct.table.span.clone(), ctx);
+            let key = ct.table.key();
+            let table = model::bare(&key).to_string();
+            for c in &ct.columns {
+                column_type(&table, c, ctx);
+            }
+            let pk: Option<&[String]> = ct.columns.iter().flat_map(|c| &c.constraints).chain(&ct.constraints).find_map(|c| match &c.kind {
+                ConstraintKind::PrimaryKey(cols) => Some(cols.as_slice()),
+                _ => None,
+            });
+            if pk == Some(&["id".to_string()][..]) {
+                if let Some(id) = ct.columns.iter().find(|c| c.name.value == "id") {
+                    ulid(&table, id.ty.as_ref().map(|t| (t.canonical.as_str(), t.span.clone())), id.span.clone(), ctx);
+                }
+            }
+            for c in ct.columns.iter().flat_map(|c| &c.constraints).chain(&ct.constraints) {
+                constraint_rules(&key, c, Some(&ct.columns), model, ctx, false);
+            }
+        }
+        Op::CreateTableAs(q) => table_name(&q.name, q.span.clone(), ctx),
+        Op::AlterTable { table, actions, .. } => {
+            let key = table.key();
+            let bare = model::bare(&key).to_string();
+            let existing = ctx.existing(model, &key);
+            let t = model.table(&key);
+            for (span, a) in actions {
+                match a {
+                    Action::AddColumn(c) => {
+                        column_type(&bare, c, ctx);
+                        if existing == Some(true) {
+                            let serial = c.ty.as_ref().is_some_and(|t| t.serial);
+                            if c.not_null && c.default.is_none() && !c.generated && !serial {
+                                ctx.push(
+                                    Finding::new(
+                                        "not-null-default",
+                                        c.span.clone(),
+                                        format!("column `{bare}.{}` is added NOT NULL without a default to a table an earlier revision created", c.name.value),
+                                    )
+                                    .help("give it a server default (`DEFAULT ...`); or add it nullable, backfill it, and `SET NOT NULL` in a later revision")
+                                    .note("PostgreSQL refuses to add it as soon as the table has a row"),
+                                );
+                            }
+                            let volatile = c.default.as_ref().and_then(|d| d.volatile.clone().map(|v| (v, d.span.clone())));
+                            let volatile = volatile.or_else(|| c.ty.as_ref().filter(|t| t.serial).map(|t| (format!("nextval() of `{}`", t.written), t.span.clone())));
+                            if let Some((func, span)) = volatile {
+                                ctx.push(
+                                    Finding::new(
+                                        "volatile-default",
+                                        span,
+                                        format!("column `{bare}.{}` is added with a volatile default ({func}): PostgreSQL rewrites the whole table", c.name.value),
+                                    )
+                                    .help("add the column without a default (or with a constant one), backfill it in batches, then set the default"),
+                                );
+                            }
+                        }
+                        if c.name.value == "id" && c.constraints.iter().any(|k| matches!(k.kind, ConstraintKind::PrimaryKey(_))) {
+                            ulid(&bare, c.ty.as_ref().map(|t| (t.canonical.as_str(), t.span.clone())), c.span.clone(), ctx);
+                        }
+                        for k in &c.constraints {
+                            constraint_rules(&key, k, Some(std::slice::from_ref(c)), model, ctx, false);
+                        }
+                    }
+                    Action::AddConstraint(k) => {
+                        constraint_rules(&key, k, None, model, ctx, existing == Some(true));
+                        if let ConstraintKind::PrimaryKey(cols) = &k.kind {
+                            if cols == &["id"] {
+                                if let Some(ty) = t.and_then(|t| t.column("id")).and_then(|c| c.ty.clone()) {
+                                    ulid(&bare, Some((&ty, k.span.clone())), k.span.clone(), ctx);
+                                }
+                            }
+                        }
+                    }
+                    Action::SetType(c, ty) => {
+                        timestamp(&bare, &c.value, ty, ctx);
+                        if existing == Some(true) && !added_here(t, &c.value, ctx.rev) {
+                            ctx.push(
+                                Finding::new(
+                                    "alter-column-type",
+                                    span.clone(),
+                                    format!("changing the type of `{bare}.{}` rewrites the table and its indexes under an ACCESS EXCLUSIVE lock", c.value),
+                                )
+                                .help("add a column of the new type, backfill it, move readers over, then drop the old one; or allow this for a small table"),
+                            );
+                        }
+                    }
+                    Action::DropColumn(c) => {
+                        if existing == Some(true) && !added_here(t, &c.value, ctx.rev) {
+                            ctx.push(
+                                Finding::new("drop-column-or-table", span.clone(), format!("dropping column `{bare}.{}` breaks code that still reads it, and its data is gone", c.value))
+                                    .help("stop using the column in code and deploy that first; then drop it in a later revision"),
+                            );
+                        }
+                    }
+                    Action::RenameColumn(from, to) => {
+                        if existing == Some(true) && !added_here(t, &from.value, ctx.rev) {
+                            ctx.push(
+                                Finding::new(
+                                    "rename-column-or-table",
+                                    span.clone(),
+                                    format!("renaming column `{bare}.{}` to `{}` breaks running code that uses the old name", from.value, to.value),
+                                )
+                                .help("expand and contract: add the new column, write both, move readers over, then drop the old one"),
+                            );
+                        }
+                    }
+                    Action::RenameTable(to) => {
+                        table_name(&to.value, to.span.clone(), ctx);
+                        if existing == Some(true) {
+                            ctx.push(
+                                Finding::new("rename-column-or-table", span.clone(), format!("renaming table `{bare}` to `{}` breaks running code that uses the old name", to.value))
+                                    .help("create the new name as a view first (or rename in a release of its own, with code that handles both names)"),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Op::CreateIndex(ci) => {
+            let key = ci.table.key();
+            let bare = model::bare(&key);
+            let cols: Vec<String> = ci.columns.iter().map(|c| c.clone().unwrap_or_default()).collect();
+            let exprs = ci.columns.iter().any(Option::is_none);
+            let prefixes: &[&str] = if ci.unique { &["ix", "uq"] } else { &["ix"] };
+            let expected = names::expected("ix", bare, &cols, None);
+            let ok = ci.name.as_ref().is_some_and(|n| {
+                prefixes.iter().any(|p| {
+                    let e = names::expected(p, bare, &cols, None);
+                    if exprs {
+                        n.value.starts_with(&format!("{p}_{bare}_"))
+                    } else {
+                        names::matches(&n.value, &e)
+                    }
+                })
+            });
+            if !ok {
+                let shown = if exprs { format!("ix_{bare}_<what it indexes>") } else { expected.clone() };
+                let (span, message) = match &ci.name {
+                    Some(n) => (n.span.clone(), format!("index `{}` on `{bare}` should be named `{shown}`", n.value)),
+                    None => (st.span.clone(), format!("index on `{bare}` has no name; it should be named `{shown}`")),
+                };
+                let also = if ci.unique { format!(" (or `uq_{}`)", &shown[3..]) } else { String::new() };
+                ctx.push(Finding::new("index-name", span, message).help(format!("name it `{shown}`{also}: `ix_<table>_<column>[_<column>...]`")));
+            }
+            match &ci.concurrently {
+                Some(c) if ctx.transactional => concurrently_error(c.clone(), "CREATE INDEX CONCURRENTLY", ctx),
+                None if ctx.existing(model, &key) == Some(true) => ctx.push(
+                    Finding::new(
+                        "index-concurrently",
+                        st.span.clone(),
+                        format!("`CREATE INDEX` on existing table `{bare}` without `CONCURRENTLY` blocks writes to it while the index builds"),
+                    )
+                    .help("use `CREATE INDEX CONCURRENTLY`, in a revision of its own with `-- Transactional: false` in its header"),
+                ),
+                _ => {}
+            }
+        }
+        Op::DropIndex { concurrently: Some(c), .. } if ctx.transactional => concurrently_error(c.clone(), "DROP INDEX CONCURRENTLY", ctx),
+        Op::DropTable(tables) => {
+            for t in tables {
+                if ctx.existing(model, &t.key()) == Some(true) {
+                    ctx.push(
+                        Finding::new("drop-column-or-table", t.span.clone(), format!("dropping table `{}` breaks code that still uses it, and its data is gone", t.key()))
+                            .help("stop using the table in code and deploy that first; then drop it in a later revision"),
+                    );
+                }
+            }
+        }
+        Op::Opaque(what) => ctx.push(
+            Finding::new("unchecked-statement", st.span.clone(), format!("kiln cannot tell what this `{what}` statement changes, so it is not checked"))
+                .note("tables it may touch are unknown to later checks, and this revision's downgrade is not checked for reversibility")
+                .help("write the change as plain DDL if you can; or allow this warning for the statement"),
+        ),
+        _ => {}
+    }
+}
+
+fn added_here(t: Option<&model::Table>, column: &str, rev: u32) -> bool {
+    t.and_then(|t| t.column(column)).is_some_and(|c| c.added_in == rev && c.added_in != PREEXISTING)
+}
+
+fn concurrently_error(span: Range<usize>, what: &str, ctx: &mut Ctx<'_>) {
+    ctx.push(
+        Finding::new("concurrently-in-transaction", span, format!("`{what}` cannot run inside a transaction, and this revision runs in one"))
+            .help("move it to a revision of its own with `-- Transactional: false` in the header"),
+    );
+}
+
+fn table_name(name: &str, span: Range<usize>, ctx: &mut Ctx<'_>) {
+    if names::is_snake_case(name) && names::is_plural(name) {
+        return;
+    }
+    let want = names::table_suggestion(name);
+    let why = if names::is_snake_case(name) { "is not plural" } else { "is not snake_case" };
+    ctx.push(Finding::new("table-name", span, format!("table name `{name}` {why}")).help(format!("name it `{want}`: tables are plural snake_case")));
+}
+
+fn column_type(table: &str, c: &ColumnDef, ctx: &mut Ctx<'_>) {
+    if let Some(ty) = &c.ty {
+        timestamp(table, &c.name.value, ty, ctx);
+    }
+}
+
+fn timestamp(table: &str, column: &str, ty: &sql::TypeRef, ctx: &mut Ctx<'_>) {
+    if ty.canonical.starts_with("timestamp") && !ty.canonical.starts_with("timestamptz") {
+        ctx.push(
+            Finding::new("timestamptz", ty.span.clone(), format!("column `{table}.{column}` is `{}`, a timestamp without time zone", ty.written))
+                .help(format!("use `{}`: it stores an instant, whatever the session's time zone", ty.canonical.replacen("timestamp", "TIMESTAMPTZ", 1))),
+        );
+    }
+}
+
+fn ulid(table: &str, ty: Option<(&str, Range<usize>)>, span: Range<usize>, ctx: &mut Ctx<'_>) {
+    let (canonical, span) = match ty {
+        Some((t, s)) => (t, s),
+        None => ("no type", span),
+    };
+    if canonical == "varchar(26)" || canonical == "char(26)" {
+        return;
+    }
+    ctx.push(
+        Finding::new("ulid-primary-key", span, format!("primary key `{table}.id` is `{canonical}`; ids are ULIDs, stored as `VARCHAR(26)`"))
+            .help("declare it `id VARCHAR(26) NOT NULL` and generate ULIDs in the application"),
+    );
+}
+
+/// Naming and type rules for one constraint on table `key`. `columns` are
+/// the statement's own column definitions (CREATE TABLE, ADD COLUMN), which
+/// the model does not hold yet. `existing` is true for `ADD CONSTRAINT` on a
+/// table that existed before this revision.
+fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>, model: &Model, ctx: &mut Ctx<'_>, existing: bool) {
+    let table = model::bare(key);
+    match &c.kind {
+        ConstraintKind::ForeignKey { columns: cols, table: ref_table, ref_columns } => {
+            let ref_key = ref_table.key();
+            let expected = names::expected("fk", table, cols, Some(model::bare(&ref_key)));
+            name_rule("foreign-key-name", "foreign key", &expected, table, c, ctx);
+            // Types: each referencing column against the column it references.
+            let ref_cols: Vec<String> = if ref_columns.is_empty() {
+                let pk = if ref_key == key {
+                    columns.and_then(|cs| {
+                        cs.iter().find(|d| d.constraints.iter().any(|k| matches!(k.kind, ConstraintKind::PrimaryKey(_)))).map(|d| vec![d.name.value.clone()])
+                    })
+                } else {
+                    None
+                };
+                pk.or_else(|| model.table(&ref_key).and_then(|t| t.primary_key()).map(<[String]>::to_vec)).unwrap_or_default()
+            } else {
+                ref_columns.clone()
+            };
+            let type_of = |tkey: &str, col: &str| -> Option<String> {
+                let own = if tkey == key { columns.and_then(|cs| cs.iter().find(|d| d.name.value == col)).and_then(|d| d.ty.as_ref()).map(|t| t.canonical.clone()) } else { None };
+                own.or_else(|| model.table(tkey).filter(|t| !t.uncertain || t.column(col).is_some()).and_then(|t| t.column(col)).and_then(|c| c.ty.clone()))
+            };
+            for (from, to) in cols.iter().zip(&ref_cols) {
+                let (Some(a), Some(b)) = (type_of(key, from), type_of(&ref_key, to)) else { continue };
+                if a == b {
+                    continue;
+                }
+                ctx.push(
+                    Finding::new(
+                        "foreign-key-type",
+                        c.span.clone(),
+                        format!("foreign-key column `{table}.{from}` is `{a}` but references `{}.{to}`, which is `{b}`", model::bare(&ref_key)),
+                    )
+                    .help(format!("declare `{from}` as `{b}`, the type of the column it references")),
+                );
+            }
+            if existing && !c.not_valid {
+                not_valid(table, "foreign key", c, ctx);
+            }
+        }
+        ConstraintKind::Unique(cols) => {
+            let expected = names::expected("uq", table, cols, None);
+            name_rule("unique-name", "unique constraint", &expected, table, c, ctx);
+        }
+        ConstraintKind::Check(_) if existing && !c.not_valid => not_valid(table, "check constraint", c, ctx),
+        _ => {}
+    }
+}
+
+fn not_valid(table: &str, what: &str, c: &ConstraintDef, ctx: &mut Ctx<'_>) {
+    let name = c.name.as_ref().map_or("...".to_string(), |n| n.value.clone());
+    ctx.push(
+        Finding::new(
+            "constraint-not-valid",
+            c.span.clone(),
+            format!("adding a {what} to existing table `{table}` checks every row while holding a lock that blocks writes"),
+        )
+        .help(format!("add it with `NOT VALID`, then run `ALTER TABLE {table} VALIDATE CONSTRAINT {name};` in a later revision")),
+    );
+}
+
+fn name_rule(rule: &'static str, what: &str, expected: &str, table: &str, c: &ConstraintDef, ctx: &mut Ctx<'_>) {
+    match &c.name {
+        Some(n) if names::matches(&n.value, expected) => {}
+        Some(n) => ctx.push(
+            Finding::new(rule, n.span.clone(), format!("{what} `{}` on `{table}` should be named `{expected}`", n.value))
+                .help(format!("rename it: `CONSTRAINT {expected}`")),
+        ),
+        None => ctx.push(
+            Finding::new(rule, c.span.clone(), format!("{what} on `{table}` has no name; PostgreSQL would call it `{}`", model::generated_name(table, &c.kind)))
+                .help(format!("name it: `CONSTRAINT {expected} ...`")),
+        ),
+    }
+}

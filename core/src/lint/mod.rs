@@ -1,0 +1,156 @@
+//! Schema linting: every revision's SQL parsed, replayed into a schema model
+//! in graph order, and checked against Kartograph's conventions,
+//! reversibility and PostgreSQL's live-database safety rules.
+//!
+//! The rule table ([`RULES`]) and levels are always compiled, so that
+//! `kiln.toml` is validated the same way everywhere; the checking itself
+//! needs the `lint` feature (the squawk parser).
+//!
+//! A rule's level comes from its default, overridden under `[lints]` in
+//! `kiln.toml`; one statement opts out with a comment naming the rule:
+//!
+//! ```sql
+//! -- kiln:allow(drop-column-or-table)
+//! ALTER TABLE users DROP COLUMN legacy_flag;
+//! ```
+
+#[cfg(feature = "lint")]
+mod check;
+#[cfg(feature = "lint")]
+pub mod model;
+#[cfg(feature = "lint")]
+pub mod names;
+#[cfg(feature = "lint")]
+pub mod sql;
+
+#[cfg(feature = "lint")]
+pub(crate) use check::lint;
+
+/// How a rule's findings are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Not reported.
+    Allow,
+    /// Reported as a warning; the build goes on.
+    Warn,
+    /// Fails the build.
+    Error,
+}
+
+impl Level {
+    /// Parses `"allow"`, `"warn"` or `"error"`.
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "allow" => Some(Level::Allow),
+            "warn" => Some(Level::Warn),
+            "error" => Some(Level::Error),
+            _ => None,
+        }
+    }
+
+    /// The name used in `kiln.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Allow => "allow",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// A rule: its stable name (the diagnostic code), default level and what it checks.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// Stable name, such as `index-name`; rendered as `kiln::index-name`.
+    pub name: &'static str,
+    /// Level unless `kiln.toml` says otherwise.
+    pub default: Level,
+    /// One line on what it checks.
+    pub summary: &'static str,
+}
+
+/// Every lint rule. Conventions and correctness are errors by default; the
+/// data/schema mix and live-database safety rules are warnings.
+pub const RULES: &[Rule] = &[
+    Rule { name: "sql-syntax", default: Level::Error, summary: "the SQL does not parse as PostgreSQL" },
+    Rule { name: "table-name", default: Level::Error, summary: "tables are plural snake_case (`api_keys`)" },
+    Rule { name: "index-name", default: Level::Error, summary: "indexes are named `ix_<table>_<column>[_<column>...]` (unique ones may use `uq_`)" },
+    Rule { name: "foreign-key-name", default: Level::Error, summary: "foreign keys are named `fk_<table>_<column>_<referenced_table>`" },
+    Rule { name: "unique-name", default: Level::Error, summary: "unique constraints are named `uq_<table>_<column>[_<column>...]`" },
+    Rule { name: "timestamptz", default: Level::Error, summary: "no `TIMESTAMP` without time zone" },
+    Rule { name: "ulid-primary-key", default: Level::Error, summary: "an `id` primary key is a ULID: `VARCHAR(26)` or `CHAR(26)`" },
+    Rule { name: "foreign-key-type", default: Level::Error, summary: "a foreign-key column has the type of the column it references" },
+    Rule {
+        name: "not-null-default",
+        default: Level::Error,
+        summary: "`ADD COLUMN ... NOT NULL` on a table an earlier revision created needs a `DEFAULT`",
+    },
+    Rule { name: "reversible", default: Level::Error, summary: "upgrade then downgrade gives back the schema as it was" },
+    Rule {
+        name: "concurrently-in-transaction",
+        default: Level::Error,
+        summary: "`CONCURRENTLY` needs a revision with `Transactional: false`",
+    },
+    Rule { name: "mixed-data-schema", default: Level::Warn, summary: "data changes (INSERT/UPDATE/DELETE) belong in their own revision" },
+    Rule {
+        name: "index-concurrently",
+        default: Level::Warn,
+        summary: "`CREATE INDEX` on an existing table without `CONCURRENTLY` blocks writes",
+    },
+    Rule {
+        name: "constraint-not-valid",
+        default: Level::Warn,
+        summary: "a foreign key or check added to an existing table without `NOT VALID` scans it under lock",
+    },
+    Rule { name: "alter-column-type", default: Level::Warn, summary: "`ALTER COLUMN ... TYPE` rewrites an existing table under lock" },
+    Rule { name: "rename-column-or-table", default: Level::Warn, summary: "renaming a column or table breaks code still using the old name" },
+    Rule { name: "drop-column-or-table", default: Level::Warn, summary: "dropping a column or table breaks code still using it" },
+    Rule { name: "volatile-default", default: Level::Warn, summary: "`ADD COLUMN` with a volatile default rewrites the whole table" },
+    Rule {
+        name: "unchecked-statement",
+        default: Level::Warn,
+        summary: "a statement kiln cannot follow (`DO`, `CALL`...): the tables it touches are not checked",
+    },
+];
+
+/// The rule named `name`.
+pub fn rule(name: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.name == name)
+}
+
+/// `-- kiln:allow(a, b)` comments in `text`: each with its byte offset and the names it lists.
+pub fn allow_comments(text: &str) -> Vec<(std::ops::Range<usize>, Vec<&str>)> {
+    const MARK: &str = "kiln:allow(";
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find(MARK) {
+        let start = from + i;
+        let open = start + MARK.len();
+        let close = text[open..].find([')', '\n']).map_or(text.len(), |c| open + c);
+        let names = text[open..close].split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).collect();
+        out.push((start..(close + 1).min(text.len()), names));
+        from = close;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_names_are_unique_kebab_case() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(r.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{}", r.name);
+            assert!(RULES[..i].iter().all(|o| o.name != r.name), "{}", r.name);
+        }
+    }
+
+    #[test]
+    fn allow_comments_list_names() {
+        let found = allow_comments("-- kiln:allow(a, b-c)\nSELECT 1; -- kiln:allow(d)\n-- kiln:allow(e");
+        let names: Vec<Vec<&str>> = found.iter().map(|(_, n)| n.clone()).collect();
+        assert_eq!(names, [vec!["a", "b-c"], vec!["d"], vec!["e"]]);
+        assert_eq!(found[0].0, 3..21);
+    }
+}

@@ -1,0 +1,680 @@
+//! The in-memory schema model: what the revisions before this one built.
+//!
+//! Statements are replayed into it in graph order. It holds tables with
+//! their columns (type, nullability, default), constraints (primary key,
+//! unique, foreign key, check) and indexes, so that rules can ask whether a
+//! table existed before the revision and what a foreign key points at, and
+//! the reversibility check can compare the schema before an upgrade with the
+//! schema after upgrade + downgrade.
+//!
+//! What the model cannot follow becomes *uncertain* rather than wrong: a
+//! table changed by an action kiln does not model is marked `uncertain`
+//! (never compared), and a statement that may change anything (`DO`) marks
+//! the whole model `opaque` (a missing table is then no evidence).
+
+use std::collections::HashMap;
+
+use super::sql::{self, Action, ConstraintKind, Op, QName};
+
+/// The revision ordinal of tables that existed before any revision kiln
+/// read created them (placeholders for tables first seen in `ALTER TABLE`).
+pub const PREEXISTING: u32 = u32::MAX;
+
+/// A column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Name.
+    pub name: String,
+    /// Canonical type, when known.
+    pub ty: Option<String>,
+    /// `NOT NULL`.
+    pub not_null: bool,
+    /// Default expression, whitespace-normalised.
+    pub default: Option<String>,
+    /// Ordinal of the revision that added it.
+    pub added_in: u32,
+}
+
+/// A named constraint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Constraint {
+    /// Name (PostgreSQL's generated name when none was given).
+    pub name: String,
+    /// Kind and columns.
+    pub kind: Kind,
+}
+
+/// A constraint's kind, with the referenced table as a model key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Primary key columns.
+    PrimaryKey(Vec<String>),
+    /// Unique columns.
+    Unique(Vec<String>),
+    /// Foreign key.
+    ForeignKey {
+        /// Referencing columns.
+        columns: Vec<String>,
+        /// Referenced table (model key).
+        table: String,
+        /// Referenced columns; empty means the referenced primary key.
+        ref_columns: Vec<String>,
+    },
+    /// Check on these columns.
+    Check(Vec<String>),
+    /// Exclusion constraint.
+    Exclude,
+}
+
+impl Kind {
+    fn columns(&self) -> &[String] {
+        match self {
+            Kind::PrimaryKey(c) | Kind::Unique(c) | Kind::Check(c) | Kind::ForeignKey { columns: c, .. } => c,
+            Kind::Exclude => &[],
+        }
+    }
+
+    fn columns_mut(&mut self) -> Option<&mut Vec<String>> {
+        match self {
+            Kind::PrimaryKey(c) | Kind::Unique(c) | Kind::Check(c) | Kind::ForeignKey { columns: c, .. } => Some(c),
+            Kind::Exclude => None,
+        }
+    }
+
+    /// What the constraint is, for messages: `FOREIGN KEY (a) REFERENCES t`.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::PrimaryKey(c) => format!("PRIMARY KEY ({})", c.join(", ")),
+            Kind::Unique(c) => format!("UNIQUE ({})", c.join(", ")),
+            Kind::ForeignKey { columns, table, ref_columns } if ref_columns.is_empty() => {
+                format!("FOREIGN KEY ({}) REFERENCES {table}", columns.join(", "))
+            }
+            Kind::ForeignKey { columns, table, ref_columns } => {
+                format!("FOREIGN KEY ({}) REFERENCES {table} ({})", columns.join(", "), ref_columns.join(", "))
+            }
+            Kind::Check(_) => "CHECK (...)".into(),
+            Kind::Exclude => "EXCLUDE (...)".into(),
+        }
+    }
+}
+
+/// An index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    /// Name (PostgreSQL's generated name when none was given).
+    pub name: String,
+    /// Indexed columns; `None` for an expression.
+    pub columns: Vec<Option<String>>,
+    /// `UNIQUE`.
+    pub unique: bool,
+}
+
+/// A table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// Columns, in order.
+    pub columns: Vec<Column>,
+    /// Constraints.
+    pub constraints: Vec<Constraint>,
+    /// Indexes (created with `CREATE INDEX`).
+    pub indexes: Vec<Index>,
+    /// Changed in a way the model does not follow: never compared.
+    pub uncertain: bool,
+    /// Ordinal of the revision that created it ([`PREEXISTING`] if unknown).
+    pub created_in: u32,
+}
+
+impl Table {
+    fn new(created_in: u32, uncertain: bool) -> Table {
+        Table { columns: Vec::new(), constraints: Vec::new(), indexes: Vec::new(), uncertain, created_in }
+    }
+
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The primary key's columns.
+    pub fn primary_key(&self) -> Option<&[String]> {
+        self.constraints.iter().find_map(|c| match &c.kind {
+            Kind::PrimaryKey(cols) => Some(cols.as_slice()),
+            _ => None,
+        })
+    }
+
+    fn merge_from(&mut self, other: &Table) {
+        for c in &other.columns {
+            if self.column(&c.name).is_none() {
+                self.columns.push(c.clone());
+            }
+        }
+        for c in &other.constraints {
+            if !self.constraints.iter().any(|x| x.name == c.name) {
+                self.constraints.push(c.clone());
+            }
+        }
+        for i in &other.indexes {
+            if !self.indexes.iter().any(|x| x.name == i.name) {
+                self.indexes.push(i.clone());
+            }
+        }
+        self.uncertain |= other.uncertain;
+        self.created_in = self.created_in.min(other.created_in);
+    }
+}
+
+/// The schema at one point of the revision graph.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    tables: HashMap<String, Table>,
+    /// Index key (`schema.name` or `name`) to table key.
+    index_owner: HashMap<String, String>,
+    /// A statement that may have changed anything ran: a table missing from
+    /// the model may still exist.
+    pub opaque: bool,
+}
+
+/// The bare name in a model key (`s.t` → `t`).
+pub fn bare(key: &str) -> &str {
+    key.rsplit('.').next().unwrap_or(key)
+}
+
+/// The schema part of a model key, if any.
+fn schema_of(key: &str) -> Option<&str> {
+    key.rsplit_once('.').map(|(s, _)| s)
+}
+
+fn index_key(table_key: &str, index: &str) -> String {
+    match schema_of(table_key) {
+        Some(s) => format!("{s}.{index}"),
+        None => index.to_string(),
+    }
+}
+
+/// PostgreSQL's name for an unnamed constraint: `<table>_<cols>_<suffix>`.
+pub fn generated_name(table: &str, kind: &ConstraintKind) -> String {
+    let (cols, suffix): (&[String], &str) = match kind {
+        ConstraintKind::PrimaryKey(_) => (&[], "pkey"),
+        ConstraintKind::Unique(c) => (c, "key"),
+        ConstraintKind::ForeignKey { columns, .. } => (columns, "fkey"),
+        ConstraintKind::Check(c) => (c.get(..1).unwrap_or(&[]), "check"),
+        ConstraintKind::Exclude => (&[], "excl"),
+    };
+    let mut parts = vec![bare(table)];
+    parts.extend(cols.iter().map(String::as_str));
+    parts.push(suffix);
+    parts.join("_")
+}
+
+/// PostgreSQL's name for an unnamed index: `<table>_<cols>_idx`.
+pub fn generated_index_name(table: &str, columns: &[Option<String>]) -> String {
+    let mut parts = vec![bare(table).to_string()];
+    parts.extend(columns.iter().map(|c| c.clone().unwrap_or_else(|| "expr".into())));
+    parts.push("idx".into());
+    parts.join("_")
+}
+
+fn lower_kind(kind: &ConstraintKind) -> Kind {
+    match kind {
+        ConstraintKind::PrimaryKey(c) => Kind::PrimaryKey(c.clone()),
+        ConstraintKind::Unique(c) => Kind::Unique(c.clone()),
+        ConstraintKind::ForeignKey { columns, table, ref_columns } => {
+            Kind::ForeignKey { columns: columns.clone(), table: table.key(), ref_columns: ref_columns.clone() }
+        }
+        ConstraintKind::Check(c) => Kind::Check(c.clone()),
+        ConstraintKind::Exclude => Kind::Exclude,
+    }
+}
+
+fn lower_constraint(table: &str, c: &sql::ConstraintDef) -> Constraint {
+    Constraint {
+        name: c.name.as_ref().map_or_else(|| generated_name(table, &c.kind), |n| n.value.clone()),
+        kind: lower_kind(&c.kind),
+    }
+}
+
+fn lower_column(c: &sql::ColumnDef, rev: u32) -> Column {
+    let default = match (&c.default, &c.ty) {
+        (Some(d), _) => Some(d.text.clone()),
+        (None, Some(t)) if t.serial => Some("nextval(...)".into()),
+        _ => None,
+    };
+    Column { name: c.name.value.clone(), ty: c.ty.as_ref().map(|t| t.canonical.clone()), not_null: c.not_null, default, added_in: rev }
+}
+
+impl Model {
+    /// The table filed under `key`.
+    pub fn table(&self, key: &str) -> Option<&Table> {
+        self.tables.get(key)
+    }
+
+    /// Number of tables.
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// True when no table is known.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// The table that owns the index filed under `index_key`.
+    pub fn index_owner(&self, index_key: &str) -> Option<&str> {
+        self.index_owner.get(index_key).map(String::as_str)
+    }
+
+    /// Adds what `other` has and this model lacks (the parents of a merge).
+    pub fn merge_from(&mut self, other: &Model) {
+        for (key, t) in &other.tables {
+            match self.tables.get_mut(key) {
+                Some(mine) => mine.merge_from(t),
+                None => {
+                    self.tables.insert(key.clone(), t.clone());
+                }
+            }
+        }
+        for (k, v) in &other.index_owner {
+            self.index_owner.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        self.opaque |= other.opaque;
+    }
+
+    /// The tables `key` as they are now (absent ones as `None`): the part of
+    /// the model a revision can change.
+    pub fn snapshot(&self, keys: &[String]) -> Vec<(String, Option<Table>)> {
+        keys.iter().map(|k| (k.clone(), self.tables.get(k).cloned())).collect()
+    }
+
+    /// Puts a [`Model::snapshot`] back.
+    pub fn restore(&mut self, snapshot: Vec<(String, Option<Table>)>) {
+        for (key, table) in snapshot {
+            self.remove_table(&key);
+            if let Some(t) = table {
+                for i in &t.indexes {
+                    self.index_owner.insert(index_key(&key, &i.name), key.clone());
+                }
+                self.tables.insert(key, t);
+            }
+        }
+    }
+
+    fn remove_table(&mut self, key: &str) -> Option<Table> {
+        let t = self.tables.remove(key)?;
+        for i in &t.indexes {
+            self.index_owner.remove(&index_key(key, &i.name));
+        }
+        Some(t)
+    }
+
+    /// The table `key`, created as an uncertain placeholder when the model
+    /// has not seen it (it existed before the revisions kiln read, or was
+    /// created by a statement kiln could not follow).
+    fn table_mut(&mut self, key: &str) -> &mut Table {
+        self.tables.entry(key.to_string()).or_insert_with(|| Table::new(PREEXISTING, true))
+    }
+
+    /// The tables a statement may change (model keys), for snapshots.
+    /// `index_owners` resolves index names created earlier in the same revision.
+    pub fn touched(&self, op: &Op, index_owners: &HashMap<String, String>, out: &mut Vec<String>) {
+        match op {
+            Op::CreateTable(ct) => out.push(ct.table.key()),
+            Op::CreateTableAs(t) => out.push(t.key()),
+            Op::AlterTable { table, actions, .. } => {
+                out.push(table.key());
+                for (_, a) in actions {
+                    if let Action::RenameTable(to) = a {
+                        out.push(QName { schema: table.schema.clone(), name: to.value.clone(), span: 0..0 }.key());
+                    }
+                }
+            }
+            Op::CreateIndex(ci) => out.push(ci.table.key()),
+            Op::DropIndex { indexes, .. } => {
+                for i in indexes {
+                    let k = i.key();
+                    if let Some(owner) = self.index_owner.get(&k).or_else(|| index_owners.get(&k)) {
+                        out.push(owner.clone());
+                    }
+                }
+            }
+            Op::RenameIndex(i, _) => {
+                if let Some(owner) = self.index_owner.get(&i.key()).or_else(|| index_owners.get(&i.key())) {
+                    out.push(owner.clone());
+                }
+            }
+            Op::DropTable(tables) => out.extend(tables.iter().map(QName::key)),
+            Op::Data(_) | Op::Neutral | Op::OtherDdl | Op::Opaque(_) => {}
+        }
+    }
+
+    /// Applies one statement, as revision `rev` (an ordinal in graph order).
+    pub fn apply(&mut self, op: &Op, rev: u32) {
+        match op {
+            Op::CreateTable(ct) => {
+                let key = ct.table.key();
+                if ct.if_not_exists && self.tables.contains_key(&key) {
+                    return;
+                }
+                self.remove_table(&key);
+                let mut t = Table::new(rev, ct.partial);
+                for c in &ct.columns {
+                    t.columns.push(lower_column(c, rev));
+                    t.constraints.extend(c.constraints.iter().map(|k| lower_constraint(&key, k)));
+                }
+                t.constraints.extend(ct.constraints.iter().map(|k| lower_constraint(&key, k)));
+                mark_pk_not_null(&mut t);
+                self.tables.insert(key, t);
+            }
+            Op::CreateTableAs(q) => {
+                let key = q.key();
+                self.remove_table(&key);
+                self.tables.insert(key, Table::new(rev, true));
+            }
+            Op::AlterTable { table, actions, .. } => {
+                let key = table.key();
+                for (_, a) in actions {
+                    self.alter(&key, a, rev);
+                }
+            }
+            Op::CreateIndex(ci) => {
+                let key = ci.table.key();
+                let name = ci.name.as_ref().map_or_else(|| generated_index_name(&key, &ci.columns), |n| n.value.clone());
+                let ik = index_key(&key, &name);
+                if ci.if_not_exists && self.index_owner.contains_key(&ik) {
+                    return;
+                }
+                let t = self.table_mut(&key);
+                t.indexes.retain(|i| i.name != name);
+                t.indexes.push(Index { name, columns: ci.columns.clone(), unique: ci.unique });
+                self.index_owner.insert(ik, key);
+            }
+            Op::DropIndex { indexes, .. } => {
+                for i in indexes {
+                    let ik = i.key();
+                    if let Some(owner) = self.index_owner.remove(&ik) {
+                        if let Some(t) = self.tables.get_mut(&owner) {
+                            t.indexes.retain(|x| x.name != i.name);
+                        }
+                    }
+                }
+            }
+            Op::RenameIndex(i, to) => {
+                if let Some(owner) = self.index_owner.remove(&i.key()) {
+                    self.index_owner.insert(index_key(&owner, &to.value), owner.clone());
+                    if let Some(ix) = self.tables.get_mut(&owner).and_then(|t| t.indexes.iter_mut().find(|x| x.name == i.name)) {
+                        ix.name = to.value.clone();
+                    }
+                }
+            }
+            Op::DropTable(tables) => {
+                for t in tables {
+                    self.remove_table(&t.key());
+                }
+            }
+            Op::Opaque(_) => self.opaque = true,
+            Op::Data(_) | Op::Neutral | Op::OtherDdl => {}
+        }
+    }
+
+    fn alter(&mut self, key: &str, action: &Action, rev: u32) {
+        if let Action::RenameTable(to) = action {
+            let new_key = match schema_of(key) {
+                Some(s) => format!("{s}.{}", to.value),
+                None => to.value.clone(),
+            };
+            let t = self.remove_table(key).unwrap_or_else(|| Table::new(PREEXISTING, true));
+            for other in self.tables.values_mut() {
+                for c in &mut other.constraints {
+                    if let Kind::ForeignKey { table, .. } = &mut c.kind {
+                        if table == key {
+                            *table = new_key.clone();
+                        }
+                    }
+                }
+            }
+            self.restore(vec![(new_key, Some(t))]);
+            return;
+        }
+        let t = self.table_mut(key);
+        match action {
+            Action::AddColumn(c) => {
+                t.columns.retain(|x| x.name != c.name.value);
+                t.columns.push(lower_column(c, rev));
+                t.constraints.extend(c.constraints.iter().map(|k| lower_constraint(key, k)));
+                mark_pk_not_null(t);
+            }
+            Action::DropColumn(c) => {
+                t.columns.retain(|x| x.name != c.value);
+                t.constraints.retain(|k| !k.kind.columns().contains(&c.value));
+                let dropped: Vec<String> =
+                    t.indexes.iter().filter(|i| i.columns.iter().any(|x| x.as_deref() == Some(&c.value))).map(|i| i.name.clone()).collect();
+                t.indexes.retain(|i| !dropped.contains(&i.name));
+                for name in dropped {
+                    self.index_owner.remove(&index_key(key, &name));
+                }
+            }
+            Action::SetType(c, ty) => {
+                if let Some(col) = t.columns.iter_mut().find(|x| x.name == c.value) {
+                    col.ty = Some(ty.canonical.clone());
+                }
+            }
+            Action::SetNotNull(c) | Action::DropNotNull(c) => {
+                if let Some(col) = t.columns.iter_mut().find(|x| x.name == c.value) {
+                    col.not_null = matches!(action, Action::SetNotNull(_));
+                }
+            }
+            Action::SetDefault(c, d) => {
+                if let Some(col) = t.columns.iter_mut().find(|x| x.name == c.value) {
+                    col.default = Some(d.text.clone());
+                }
+            }
+            Action::DropDefault(c) => {
+                if let Some(col) = t.columns.iter_mut().find(|x| x.name == c.value) {
+                    col.default = None;
+                }
+            }
+            Action::AddConstraint(c) => {
+                let c = lower_constraint(key, c);
+                t.constraints.retain(|x| x.name != c.name);
+                t.constraints.push(c);
+                mark_pk_not_null(t);
+            }
+            Action::DropConstraint(name) => t.constraints.retain(|x| x.name != name.value),
+            Action::RenameColumn(from, to) => {
+                for col in t.columns.iter_mut().filter(|x| x.name == from.value) {
+                    col.name = to.value.clone();
+                }
+                for k in &mut t.constraints {
+                    for col in k.kind.columns_mut().into_iter().flatten().filter(|x| **x == from.value) {
+                        *col = to.value.clone();
+                    }
+                }
+                for i in &mut t.indexes {
+                    for col in i.columns.iter_mut().flatten().filter(|x| **x == from.value) {
+                        *col = to.value.clone();
+                    }
+                }
+            }
+            Action::RenameConstraint(from, to) => {
+                for k in t.constraints.iter_mut().filter(|x| x.name == from.value) {
+                    k.name = to.value.clone();
+                }
+            }
+            Action::Unknown(_) => t.uncertain = true,
+            Action::Inert | Action::RenameTable(_) => {}
+        }
+    }
+}
+
+fn mark_pk_not_null(t: &mut Table) {
+    let pk: Vec<String> = t.primary_key().map(<[String]>::to_vec).unwrap_or_default();
+    for c in t.columns.iter_mut().filter(|c| pk.contains(&c.name)) {
+        c.not_null = true;
+    }
+}
+
+/// One difference between the schema before an upgrade and after upgrade + downgrade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// What is wrong, in a few words: ``index `ix_a_b` on `a` is left over``.
+    pub what: String,
+    /// The SQL that would fix the downgrade, when kiln can write it.
+    pub fix: Option<String>,
+}
+
+/// Compares the tables of two snapshots (before, and after upgrade + downgrade).
+/// Uncertain tables are skipped: the model does not know them well enough.
+pub fn differences(before: &[(String, Option<Table>)], after: &[(String, Option<Table>)]) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for ((key, b), (_, a)) in before.iter().zip(after) {
+        if seen.contains(&key.as_str()) {
+            continue;
+        }
+        seen.push(key);
+        match (b, a) {
+            (None, None) => {}
+            (Some(b), _) | (_, Some(b)) if b.uncertain => {}
+            (_, Some(a)) if a.uncertain => {}
+            (Some(_), None) => out.push(Difference { what: format!("table `{key}` is missing: the downgrade does not re-create it"), fix: None }),
+            (None, Some(_)) => out.push(Difference {
+                what: format!("table `{key}` is left over: the upgrade creates it and the downgrade does not drop it"),
+                fix: Some(format!("DROP TABLE {key};")),
+            }),
+            (Some(b), Some(a)) => table_differences(key, b, a, &mut out),
+        }
+    }
+    out
+}
+
+fn table_differences(key: &str, b: &Table, a: &Table, out: &mut Vec<Difference>) {
+    for c in &b.columns {
+        match a.column(&c.name) {
+            None => out.push(Difference { what: format!("column `{key}.{}` is missing: the downgrade does not add it back", c.name), fix: None }),
+            Some(x) => {
+                if x.ty != c.ty && x.ty.is_some() && c.ty.is_some() {
+                    out.push(Difference {
+                        what: format!(
+                            "column `{key}.{}` is `{}` after the downgrade, `{}` before the upgrade",
+                            c.name,
+                            x.ty.as_deref().unwrap_or("?"),
+                            c.ty.as_deref().unwrap_or("?")
+                        ),
+                        fix: Some(format!("ALTER TABLE {key} ALTER COLUMN {} TYPE {};", c.name, c.ty.as_deref().unwrap_or("?"))),
+                    });
+                }
+                if x.not_null != c.not_null {
+                    let (now, fix) = if x.not_null { ("NOT NULL", "DROP NOT NULL") } else { ("nullable", "SET NOT NULL") };
+                    out.push(Difference {
+                        what: format!("column `{key}.{}` is {now} after the downgrade, and was not before the upgrade", c.name),
+                        fix: Some(format!("ALTER TABLE {key} ALTER COLUMN {} {fix};", c.name)),
+                    });
+                }
+                if x.default != c.default {
+                    out.push(Difference {
+                        what: format!(
+                            "column `{key}.{}` has default {} after the downgrade, {} before the upgrade",
+                            c.name,
+                            x.default.as_deref().map_or("none".to_string(), |d| format!("`{d}`")),
+                            c.default.as_deref().map_or("none".to_string(), |d| format!("`{d}`"))
+                        ),
+                        fix: None,
+                    });
+                }
+            }
+        }
+    }
+    for c in a.columns.iter().filter(|c| b.column(&c.name).is_none()) {
+        out.push(Difference {
+            what: format!("column `{key}.{}` is left over: the upgrade adds it and the downgrade does not drop it", c.name),
+            fix: Some(format!("ALTER TABLE {key} DROP COLUMN {};", c.name)),
+        });
+    }
+    for c in &b.constraints {
+        match a.constraints.iter().find(|x| x.name == c.name) {
+            None => out.push(Difference {
+                what: format!("constraint `{}` on `{key}` ({}) is missing: the downgrade does not add it back", c.name, c.kind.describe()),
+                fix: Some(format!("ALTER TABLE {key} ADD CONSTRAINT {} {};", c.name, c.kind.describe())).filter(|_| !matches!(c.kind, Kind::Check(_) | Kind::Exclude)),
+            }),
+            Some(x) if x.kind != c.kind => out.push(Difference {
+                what: format!("constraint `{}` on `{key}` is {} after the downgrade, {} before the upgrade", c.name, x.kind.describe(), c.kind.describe()),
+                fix: None,
+            }),
+            Some(_) => {}
+        }
+    }
+    for c in a.constraints.iter().filter(|c| !b.constraints.iter().any(|x| x.name == c.name)) {
+        out.push(Difference {
+            what: format!("constraint `{}` on `{key}` is left over: the upgrade adds it and the downgrade does not drop it", c.name),
+            fix: Some(format!("ALTER TABLE {key} DROP CONSTRAINT {};", c.name)),
+        });
+    }
+    for i in &b.indexes {
+        if !a.indexes.iter().any(|x| x.name == i.name) {
+            out.push(Difference { what: format!("index `{}` on `{key}` is missing: the downgrade does not re-create it", i.name), fix: None });
+        }
+    }
+    for i in a.indexes.iter().filter(|i| !b.indexes.iter().any(|x| x.name == i.name)) {
+        let name = index_key(key, &i.name);
+        out.push(Difference {
+            what: format!("index `{}` on `{key}` is left over: the upgrade creates it and the downgrade does not drop it", i.name),
+            fix: Some(format!("DROP INDEX {name};")),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay(model: &mut Model, sql: &str, rev: u32) {
+        for s in sql::parse(sql).stmts {
+            model.apply(&s.op, rev);
+        }
+    }
+
+    #[test]
+    fn tables_columns_constraints_and_indexes_follow_the_sql() {
+        let mut m = Model::default();
+        replay(&mut m, "CREATE TABLE users (id varchar(26) PRIMARY KEY, email text NOT NULL, CONSTRAINT uq_users_email UNIQUE (email));", 0);
+        replay(&mut m, "CREATE INDEX ix_users_email ON users (email); ALTER TABLE users ADD COLUMN name text DEFAULT 'x', ADD CONSTRAINT c CHECK (name <> '');", 1);
+        let t = m.table("users").unwrap();
+        assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["id", "email", "name"]);
+        assert!(t.column("id").unwrap().not_null);
+        assert_eq!(t.column("name").unwrap().default.as_deref(), Some("'x'"));
+        assert_eq!(t.constraints.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["users_pkey", "uq_users_email", "c"]);
+        assert_eq!(m.index_owner("ix_users_email"), Some("users"));
+        replay(&mut m, "ALTER TABLE users RENAME COLUMN email TO mail; ALTER TABLE users RENAME TO people;", 2);
+        let t = m.table("people").unwrap();
+        assert_eq!(t.indexes[0].columns, [Some("mail".to_string())]);
+        assert_eq!(m.index_owner("ix_users_email"), Some("people"));
+        replay(&mut m, "ALTER TABLE people DROP COLUMN mail; DROP INDEX IF EXISTS ix_users_email;", 3);
+        let t = m.table("people").unwrap();
+        assert!(t.indexes.is_empty() && t.constraints.len() == 2, "{t:?}");
+        assert!(m.index_owner("ix_users_email").is_none());
+    }
+
+    #[test]
+    fn what_the_model_cannot_follow_is_uncertain() {
+        let mut m = Model::default();
+        replay(&mut m, "ALTER TABLE legacy ADD COLUMN x int; CREATE TABLE t (a int); ALTER TABLE t SET SCHEMA other;", 0);
+        assert!(m.table("legacy").unwrap().uncertain && m.table("legacy").unwrap().created_in == PREEXISTING);
+        assert!(m.table("t").unwrap().uncertain);
+        assert!(!m.opaque);
+        replay(&mut m, "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$;", 1);
+        assert!(m.opaque);
+    }
+
+    #[test]
+    fn differences_name_what_is_left_over_or_missing() {
+        let mut m = Model::default();
+        replay(&mut m, "CREATE TABLE a (id int, x int);", 0);
+        let keys = vec!["a".to_string(), "b".to_string()];
+        let before = m.snapshot(&keys);
+        replay(&mut m, "CREATE TABLE b (id int); CREATE INDEX ix_a_x ON a (x); ALTER TABLE a ADD COLUMN y int, DROP COLUMN x;", 1);
+        replay(&mut m, "ALTER TABLE a DROP COLUMN y;", 1);
+        let d: Vec<String> = differences(&before, &m.snapshot(&keys)).into_iter().map(|d| d.what).collect();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].starts_with("column `a.x` is missing"), "{d:?}");
+        assert!(d[1].starts_with("table `b` is left over"), "{d:?}");
+    }
+}

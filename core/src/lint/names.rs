@@ -1,0 +1,192 @@
+//! Naming conventions: plural snake_case tables and the expected names of
+//! indexes, foreign keys and unique constraints.
+
+/// PostgreSQL truncates identifiers to 63 bytes (`NAMEDATALEN - 1`).
+pub const MAX_IDENT: usize = 63;
+
+/// True for lowercase snake_case: `[a-z0-9_]`, starting with a letter or one
+/// `_`, no `__`, no trailing `_`.
+pub fn is_snake_case(name: &str) -> bool {
+    let body = name.strip_prefix('_').unwrap_or(name);
+    body.starts_with(|c: char| c.is_ascii_lowercase())
+        && body.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !body.contains("__")
+        && !body.ends_with('_')
+}
+
+/// `UserProfile`, `user-profile` and `User Profile` become `user_profile`.
+pub fn to_snake_case(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        if c.is_uppercase() && prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit()) {
+            out.push('_');
+        }
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+        prev = Some(c);
+    }
+    out.trim_end_matches('_').to_string()
+}
+
+/// Singular → plural for words English does not pluralise with `-s`.
+const IRREGULAR: &[(&str, &str)] = &[
+    ("person", "people"),
+    ("child", "children"),
+    ("man", "men"),
+    ("woman", "women"),
+    ("mouse", "mice"),
+    ("goose", "geese"),
+    ("foot", "feet"),
+    ("tooth", "teeth"),
+    ("datum", "data"),
+    ("criterion", "criteria"),
+    ("medium", "media"),
+    ("index", "indexes"),
+    ("matrix", "matrices"),
+    ("vertex", "vertices"),
+    ("leaf", "leaves"),
+    ("life", "lives"),
+    ("knife", "knives"),
+    ("wife", "wives"),
+    ("half", "halves"),
+    ("shelf", "shelves"),
+    ("quiz", "quizzes"),
+];
+
+/// Words that are already plural, or the same in both numbers.
+const PLURAL_AS_IS: &[&str] = &[
+    "data", "metadata", "media", "criteria", "people", "children", "men", "women", "mice", "feet", "teeth", "geese", "news", "series",
+    "species", "sheep", "fish", "deer", "aircraft", "equipment", "information", "feedback", "staff", "software", "audio", "music",
+    "traffic", "analytics", "statistics", "matrices", "vertices", "menus", "emus", "gurus", "tutus", "census",
+];
+
+/// Singular nouns that end in `s` (`status`, `address`, `analysis`).
+fn singular_in_s(word: &str) -> bool {
+    word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") || word.ends_with("os") && word.len() <= 4
+}
+
+/// Words that qualify a table rather than name it (`jobs_legacy`,
+/// `users_v2`): the noun before them is the one that must be plural.
+const QUALIFIERS: &[&str] = &["legacy", "old", "new", "archive", "archived", "backup", "tmp", "temp", "staging", "copy", "deprecated"];
+
+/// True for a word that names the table: not a number, a version (`v2`) or a qualifier.
+fn is_noun(word: &str) -> bool {
+    !word.is_empty()
+        && !word.bytes().all(|b| b.is_ascii_digit())
+        && !(word.starts_with('v') && word.len() > 1 && word[1..].bytes().all(|b| b.is_ascii_digit()))
+        && !QUALIFIERS.contains(&word)
+}
+
+/// True when the name's last noun reads as a plural (`api_keys`, `jobs_legacy`).
+pub fn is_plural(name: &str) -> bool {
+    let Some(word) = name.rsplit('_').find(|w| is_noun(w)) else { return true };
+    if PLURAL_AS_IS.contains(&word) {
+        return true;
+    }
+    if IRREGULAR.iter().any(|(s, _)| *s == word) {
+        return false;
+    }
+    word.ends_with('s') && !singular_in_s(word) || word.ends_with("ies")
+}
+
+/// The plural of one English word.
+pub fn pluralize(word: &str) -> String {
+    if let Some((_, p)) = IRREGULAR.iter().find(|(s, _)| *s == word) {
+        return p.to_string();
+    }
+    if PLURAL_AS_IS.contains(&word) {
+        return word.to_string();
+    }
+    if let Some(stem) = word.strip_suffix("is") {
+        return format!("{stem}es");
+    }
+    if let Some(stem) = word.strip_suffix('y') {
+        if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) && !stem.is_empty() {
+            return format!("{stem}ies");
+        }
+    }
+    if ["s", "x", "z", "ch", "sh"].iter().any(|e| word.ends_with(e)) {
+        return format!("{word}es");
+    }
+    format!("{word}s")
+}
+
+/// The name a table should have: snake_case, last word plural.
+pub fn table_suggestion(name: &str) -> String {
+    let snake = to_snake_case(name);
+    let mut words: Vec<String> = snake.split('_').map(str::to_string).collect();
+    if let Some(i) = words.iter().rposition(|w| is_noun(w)) {
+        if !is_plural(&words[i]) {
+            words[i] = pluralize(&words[i]);
+        }
+    }
+    let out = words.join("_");
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("t_{out}")
+    } else {
+        out
+    }
+}
+
+/// `prefix_table_col1_col2[_suffix]`, truncated to 63 bytes as PostgreSQL would.
+pub fn expected(prefix: &str, table: &str, columns: &[String], suffix: Option<&str>) -> String {
+    let mut parts = vec![prefix, table];
+    parts.extend(columns.iter().map(String::as_str));
+    parts.extend(suffix);
+    parts.join("_")
+}
+
+/// True when `actual` is `expected`, or `expected` cut at PostgreSQL's 63-byte limit.
+pub fn matches(actual: &str, expected: &str) -> bool {
+    actual == expected || (expected.len() > MAX_IDENT && actual == truncate(expected))
+}
+
+fn truncate(s: &str) -> &str {
+    let mut end = MAX_IDENT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        for ok in ["users", "api_keys", "categories", "people", "metadata", "_private_jobs", "addresses", "statuses", "event_log_entries", "v2_users", "jobs_legacy", "users_v2"] {
+            assert!(is_snake_case(ok) && is_plural(ok), "{ok}");
+        }
+        for (bad, suggestion) in [
+            ("user", "users"),
+            ("UserProfile", "user_profiles"),
+            ("category", "categories"),
+            ("status", "statuses"),
+            ("address", "addresses"),
+            ("analysis", "analyses"),
+            ("person", "people"),
+            ("box", "boxes"),
+            ("api_key", "api_keys"),
+            ("Users", "users"),
+            ("order__items", "order_items"),
+            ("day", "days"),
+            ("job_legacy", "jobs_legacy"),
+        ] {
+            assert!(!(is_snake_case(bad) && is_plural(bad)), "{bad}");
+            assert_eq!(table_suggestion(bad), suggestion, "{bad}");
+        }
+    }
+
+    #[test]
+    fn expected_names_and_truncation() {
+        assert_eq!(expected("fk", "teams", &["workspace_id".into()], Some("workspaces")), "fk_teams_workspace_id_workspaces");
+        assert_eq!(expected("ix", "teams", &["a".into(), "b".into()], None), "ix_teams_a_b");
+        let long = expected("ix", &"t".repeat(60), &["column".into()], None);
+        assert!(matches(&long[..63], &long) && matches(&long, &long) && !matches(&long[..62], &long));
+    }
+}

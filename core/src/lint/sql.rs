@@ -1,0 +1,807 @@
+//! The adapter over squawk-syntax: the only file that names the parser.
+//!
+//! It parses one section of SQL and lowers each statement into kiln's own
+//! small statement model ([`Op`]). Everything the lint rules and the schema
+//! model need is here, as plain data with byte spans relative to the parsed
+//! text; nothing of squawk's tree escapes, so a new squawk version (whose API
+//! moves between minor releases) changes this file and no other.
+
+use std::ops::Range;
+
+use squawk_syntax::ast::{self, AstNode};
+use squawk_syntax::{SyntaxKind, SyntaxNode};
+
+/// One parsed section: its statements and its syntax errors.
+#[derive(Clone, Debug, Default)]
+pub struct Parsed {
+    /// Statements in order.
+    pub stmts: Vec<Stmt>,
+    /// Syntax errors: message and byte range.
+    pub errors: Vec<(String, Range<usize>)>,
+}
+
+/// A statement with its byte range.
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    /// Byte range of the statement (without its leading comments).
+    pub span: Range<usize>,
+    /// What it does.
+    pub op: Op,
+}
+
+/// A name as PostgreSQL folds it (unquoted: lowercased), with its span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident {
+    /// The folded name.
+    pub value: String,
+    /// Where it is written.
+    pub span: Range<usize>,
+}
+
+/// A possibly schema-qualified name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QName {
+    /// The schema, when written.
+    pub schema: Option<String>,
+    /// The object's own name.
+    pub name: String,
+    /// Where it is written.
+    pub span: Range<usize>,
+}
+
+impl QName {
+    /// The key the schema model files the object under: `schema.name`, or
+    /// the bare name for `public` and unqualified names.
+    pub fn key(&self) -> String {
+        match &self.schema {
+            Some(s) if s != "public" => format!("{s}.{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+/// A column type, canonicalised (`character varying(26)` is `varchar(26)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeRef {
+    /// Canonical spelling, lowercase, such as `varchar(26)` or `timestamptz`.
+    pub canonical: String,
+    /// As written.
+    pub written: String,
+    /// `serial`, `bigserial` and friends (their default is `nextval()`).
+    pub serial: bool,
+    /// Where it is written.
+    pub span: Range<usize>,
+}
+
+/// A column default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultExpr {
+    /// The expression, whitespace-normalised (what the model compares).
+    pub text: String,
+    /// The first volatile function it calls (`random`, `gen_random_uuid`...).
+    pub volatile: Option<String>,
+    /// Where it is written.
+    pub span: Range<usize>,
+}
+
+/// A column definition (`CREATE TABLE` or `ADD COLUMN`).
+#[derive(Clone, Debug)]
+pub struct ColumnDef {
+    /// Its name.
+    pub name: Ident,
+    /// Its type.
+    pub ty: Option<TypeRef>,
+    /// `NOT NULL` (or `PRIMARY KEY`).
+    pub not_null: bool,
+    /// `DEFAULT`.
+    pub default: Option<DefaultExpr>,
+    /// `GENERATED ... AS IDENTITY` or `GENERATED ALWAYS AS (...)`: PostgreSQL fills it.
+    pub generated: bool,
+    /// Inline `PRIMARY KEY`, `UNIQUE`, `REFERENCES` and `CHECK`, with this column as their column.
+    pub constraints: Vec<ConstraintDef>,
+    /// The whole definition.
+    pub span: Range<usize>,
+}
+
+/// A table or column constraint.
+#[derive(Clone, Debug)]
+pub struct ConstraintDef {
+    /// `CONSTRAINT <name>`, when given.
+    pub name: Option<Ident>,
+    /// Its kind and columns.
+    pub kind: ConstraintKind,
+    /// `NOT VALID`.
+    pub not_valid: bool,
+    /// The whole constraint.
+    pub span: Range<usize>,
+}
+
+/// What a constraint is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConstraintKind {
+    /// `PRIMARY KEY (cols)`.
+    PrimaryKey(Vec<String>),
+    /// `UNIQUE (cols)`.
+    Unique(Vec<String>),
+    /// `FOREIGN KEY (cols) REFERENCES table (ref_cols)`; `ref_cols` is empty for the referenced primary key.
+    ForeignKey {
+        /// Referencing columns.
+        columns: Vec<String>,
+        /// Referenced table.
+        table: QName,
+        /// Referenced columns, empty when not written.
+        ref_columns: Vec<String>,
+    },
+    /// `CHECK (...)` on the given columns (empty for a table check).
+    Check(Vec<String>),
+    /// `EXCLUDE ...`.
+    Exclude,
+}
+
+/// `CREATE TABLE`.
+#[derive(Clone, Debug)]
+pub struct CreateTable {
+    /// The table.
+    pub table: QName,
+    /// Its columns.
+    pub columns: Vec<ColumnDef>,
+    /// Table constraints.
+    pub constraints: Vec<ConstraintDef>,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// Columns come from elsewhere too (`LIKE`, `INHERITS`, `PARTITION OF`, `OF type`, `AS`).
+    pub partial: bool,
+}
+
+/// `CREATE INDEX`.
+#[derive(Clone, Debug)]
+pub struct CreateIndex {
+    /// Its name, when given.
+    pub name: Option<Ident>,
+    /// The table.
+    pub table: QName,
+    /// Indexed columns; `None` for an expression.
+    pub columns: Vec<Option<String>>,
+    /// `UNIQUE`.
+    pub unique: bool,
+    /// `CONCURRENTLY`, and where.
+    pub concurrently: Option<Range<usize>>,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+}
+
+/// One action of `ALTER TABLE`.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// `ADD COLUMN`.
+    AddColumn(ColumnDef),
+    /// `DROP COLUMN`.
+    DropColumn(Ident),
+    /// `ALTER COLUMN ... TYPE`.
+    SetType(Ident, TypeRef),
+    /// `ALTER COLUMN ... SET NOT NULL`.
+    SetNotNull(Ident),
+    /// `ALTER COLUMN ... DROP NOT NULL`.
+    DropNotNull(Ident),
+    /// `ALTER COLUMN ... SET DEFAULT`.
+    SetDefault(Ident, DefaultExpr),
+    /// `ALTER COLUMN ... DROP DEFAULT`.
+    DropDefault(Ident),
+    /// `ADD [CONSTRAINT name] ...`.
+    AddConstraint(ConstraintDef),
+    /// `DROP CONSTRAINT`.
+    DropConstraint(Ident),
+    /// `RENAME COLUMN a TO b`.
+    RenameColumn(Ident, Ident),
+    /// `RENAME CONSTRAINT a TO b`.
+    RenameConstraint(Ident, Ident),
+    /// `RENAME TO`.
+    RenameTable(Ident),
+    /// Changes nothing the model holds (owner, triggers, row security, storage options, `VALIDATE CONSTRAINT`...).
+    Inert,
+    /// Changes the table in a way the model does not follow (`SET SCHEMA`, partitions, inheritance...).
+    Unknown(&'static str),
+}
+
+/// What a statement does, as far as kiln's rules are concerned.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `CREATE TABLE`.
+    CreateTable(CreateTable),
+    /// `ALTER TABLE`, with each action and its span.
+    AlterTable {
+        /// The table.
+        table: QName,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// Its actions.
+        actions: Vec<(Range<usize>, Action)>,
+    },
+    /// `CREATE INDEX`.
+    CreateIndex(CreateIndex),
+    /// `DROP INDEX`.
+    DropIndex {
+        /// Dropped indexes.
+        indexes: Vec<QName>,
+        /// `CONCURRENTLY`, and where.
+        concurrently: Option<Range<usize>>,
+    },
+    /// `ALTER INDEX a RENAME TO b`.
+    RenameIndex(QName, Ident),
+    /// `DROP TABLE`.
+    DropTable(Vec<QName>),
+    /// A data change: `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `COPY`, `TRUNCATE`.
+    Data(&'static str),
+    /// Neither schema nor data: `SELECT`, `SET`, `ANALYZE`...
+    Neutral,
+    /// A schema change to objects the model does not hold: functions, types,
+    /// triggers, views, sequences, extensions, grants, comments...
+    OtherDdl,
+    /// May change tables in ways that cannot be known from the text (`DO`,
+    /// `CALL`, `EXECUTE`, `DROP SCHEMA`...): the model becomes uncertain.
+    Opaque(&'static str),
+    /// `CREATE TABLE ... AS` and `SELECT ... INTO`: a table whose columns are not known.
+    CreateTableAs(QName),
+}
+
+/// Parses one section of SQL.
+pub fn parse(text: &str) -> Parsed {
+    let parse = squawk_syntax::SourceFile::parse(text);
+    let errors = parse.errors().into_iter().map(|e| (e.message().to_string(), range!(e.range()))).collect();
+    let stmts = parse.tree().stmts().map(|s| Stmt { span: node_span(s.syntax()), op: lower(&s) }).collect();
+    Parsed { stmts, errors }
+}
+
+/// A rowan `TextRange` as a byte range (rowan is not a direct dependency,
+/// so its type is not named).
+macro_rules! range {
+    ($r:expr) => {{
+        let r = $r;
+        usize::from(r.start())..usize::from(r.end())
+    }};
+}
+use range;
+
+/// The node's span without leading or trailing trivia.
+fn node_span(node: &SyntaxNode) -> Range<usize> {
+    let mut tokens = node.descendants_with_tokens().filter_map(|e| e.into_token()).filter(|t| !t.kind().is_trivia());
+    match tokens.next() {
+        Some(first) => {
+            let last = tokens.last().unwrap_or_else(|| first.clone());
+            usize::from(first.text_range().start())..usize::from(last.text_range().end())
+        }
+        None => range!(node.text_range()),
+    }
+}
+
+/// Folds an identifier as PostgreSQL does.
+fn fold(text: &str) -> String {
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => text.to_lowercase(),
+    }
+}
+
+/// The non-trivia tokens of a node.
+fn tokens(node: &SyntaxNode) -> impl Iterator<Item = squawk_syntax::SyntaxToken> {
+    node.descendants_with_tokens().filter_map(|e| e.into_token()).filter(|t| !t.kind().is_trivia())
+}
+
+fn ident(node: &SyntaxNode) -> Ident {
+    let text: String = tokens(node).map(|t| t.text().to_string()).collect();
+    Ident { value: fold(&text), span: node_span(node) }
+}
+
+fn qname(node: &SyntaxNode) -> QName {
+    let mut parts = vec![String::new()];
+    for t in tokens(node) {
+        if t.kind() == SyntaxKind::DOT {
+            parts.push(String::new());
+        } else {
+            parts.last_mut().expect("one part").push_str(t.text());
+        }
+    }
+    let name = fold(&parts.pop().unwrap_or_default());
+    let schema = parts.pop().map(|s| fold(&s));
+    QName { schema, name, span: node_span(node) }
+}
+
+/// Canonical type spelling: tokens joined (a space only between two words),
+/// lowercased, with PostgreSQL's aliases resolved.
+fn type_ref(node: &SyntaxNode) -> TypeRef {
+    let mut written = String::new();
+    // Previous token: 1 = a word, 2 = `)`.
+    let mut prev = 0;
+    for t in tokens(node) {
+        let text = t.text();
+        let word = text.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '"');
+        if word && prev != 0 {
+            written.push(' ');
+        }
+        written.push_str(text);
+        prev = if word { 1 } else if text == ")" { 2 } else { 0 };
+    }
+    let lower = fold_type(&written);
+    let (canonical, serial) = canonical_type(&lower);
+    TypeRef { canonical, written, serial, span: node_span(node) }
+}
+
+fn fold_type(written: &str) -> String {
+    // Quoted parts keep their case; the rest folds.
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in written.chars() {
+        if c == '"' {
+            quoted = !quoted;
+            continue;
+        }
+        if quoted {
+            out.push(c);
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out.strip_prefix("pg_catalog.").map(str::to_string).unwrap_or(out)
+}
+
+/// PostgreSQL's type aliases, longest first; each must be followed by the end,
+/// `(`, `[` or a space.
+const ALIASES: &[(&str, &str)] = &[
+    ("character varying", "varchar"),
+    ("timestamp without time zone", "timestamp"),
+    ("timestamp with time zone", "timestamptz"),
+    ("time without time zone", "time"),
+    ("time with time zone", "timetz"),
+    ("double precision", "double precision"),
+    ("smallserial", "smallint"),
+    ("bigserial", "bigint"),
+    ("character", "char"),
+    ("serial2", "smallint"),
+    ("serial4", "integer"),
+    ("serial8", "bigint"),
+    ("integer", "integer"),
+    ("decimal", "numeric"),
+    ("boolean", "boolean"),
+    ("bpchar", "char"),
+    ("serial", "integer"),
+    ("float8", "double precision"),
+    ("float4", "real"),
+    ("bool", "boolean"),
+    ("int2", "smallint"),
+    ("int4", "integer"),
+    ("int8", "bigint"),
+    ("int", "integer"),
+];
+
+fn canonical_type(lower: &str) -> (String, bool) {
+    // `timestamp(3) with time zone` puts the precision in the middle.
+    for (base, tz) in [("timestamp", "timestamptz"), ("time", "timetz")] {
+        if let Some(rest) = lower.strip_prefix(base).filter(|r| r.starts_with('(')) {
+            if let Some(close) = rest.find(')') {
+                let (prec, tail) = rest.split_at(close + 1);
+                match tail.trim_start() {
+                    t if t.starts_with("with time zone") => return (format!("{tz}{prec}{}", &t["with time zone".len()..]), false),
+                    t if t.starts_with("without time zone") => return (format!("{base}{prec}{}", &t["without time zone".len()..]), false),
+                    _ => {}
+                }
+            }
+        }
+    }
+    for (alias, canonical) in ALIASES {
+        if let Some(rest) = lower.strip_prefix(alias) {
+            if rest.is_empty() || rest.starts_with(['(', '[', ' ']) {
+                return (format!("{canonical}{rest}"), alias.contains("serial"));
+            }
+        }
+    }
+    (lower.to_string(), false)
+}
+
+/// Functions whose value changes per row: a column added with one as its
+/// default makes PostgreSQL rewrite the whole table.
+const VOLATILE: &[&str] = &[
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "setseed",
+    "random_normal",
+    "uuidv4",
+    "uuidv7",
+];
+
+fn default_expr(node: &SyntaxNode) -> DefaultExpr {
+    let text = tokens(node).map(|t| t.text().to_string()).collect::<Vec<_>>().join(" ");
+    let volatile = node
+        .descendants()
+        .filter(|n| n.kind() == SyntaxKind::CALL_EXPR)
+        .filter_map(|call| call.children().next())
+        .map(|callee| qname(&callee).name)
+        .find(|f| VOLATILE.contains(&f.as_str()));
+    DefaultExpr { text, volatile, span: node_span(node) }
+}
+
+fn column_refs(node: &SyntaxNode) -> Vec<String> {
+    node.descendants().filter(|n| n.kind() == SyntaxKind::COLUMN_NAME_REF).map(|n| ident(&n).value).collect()
+}
+
+fn constraint_name(c: &ast::Constraint) -> Option<Ident> {
+    c.constraint_name().map(|n| ident(n.syntax()))
+}
+
+/// Lowers a constraint; `column` is the column it is written on, if any.
+/// `None` for `NOT NULL`, `NULL`, `DEFAULT` and generated columns, which are
+/// column properties rather than constraints.
+fn constraint(c: &ast::Constraint, column: Option<&str>) -> Option<ConstraintDef> {
+    let own = || column.map(|c| vec![c.to_string()]).unwrap_or_default();
+    let kind = match c {
+        ast::Constraint::PrimaryKeyConstraint(pk) => {
+            let cols = pk.index_parameters().map(|p| column_refs(p.syntax())).unwrap_or_default();
+            ConstraintKind::PrimaryKey(if column.is_some() { own() } else { cols })
+        }
+        ast::Constraint::UniqueConstraint(u) => {
+            let cols = u.index_parameters().map(|p| column_refs(p.syntax())).unwrap_or_default();
+            ConstraintKind::Unique(if column.is_some() { own() } else { cols })
+        }
+        ast::Constraint::ForeignKeyConstraint(fk) => ConstraintKind::ForeignKey {
+            columns: fk.from_columns().map(|l| column_refs(l.syntax())).unwrap_or_default(),
+            table: fk.table_name_ref().map(|t| qname(t.syntax()))?,
+            ref_columns: fk.to_columns().map(|l| column_refs(l.syntax())).unwrap_or_default(),
+        },
+        ast::Constraint::ReferencesConstraint(r) => ConstraintKind::ForeignKey {
+            columns: own(),
+            table: r.table().map(|t| qname(t.syntax()))?,
+            ref_columns: r.column().map(|c| vec![ident(c.syntax()).value]).unwrap_or_default(),
+        },
+        ast::Constraint::CheckConstraint(ch) => ConstraintKind::Check(if column.is_some() {
+            own()
+        } else {
+            let mut cols: Vec<String> =
+                ch.expr().map(|e| e.syntax().descendants().filter(|n| n.kind() == SyntaxKind::NAME_REF).map(|n| ident(&n).value).collect()).unwrap_or_default();
+            cols.dedup();
+            cols
+        }),
+        ast::Constraint::ExcludeConstraint(_) => ConstraintKind::Exclude,
+        ast::Constraint::NotNullConstraint(_)
+        | ast::Constraint::NullConstraint(_)
+        | ast::Constraint::DefaultConstraint(_)
+        | ast::Constraint::GeneratedConstraint(_) => return None,
+    };
+    Some(ConstraintDef { name: constraint_name(c), kind, not_valid: c.is_not_valid(), span: node_span(c.syntax()) })
+}
+
+/// A column definition from its name, type and the constraint nodes after them.
+fn column_def(node: &SyntaxNode, name: Option<SyntaxNode>, ty: Option<SyntaxNode>) -> Option<ColumnDef> {
+    let name = ident(&name?);
+    let ty = ty.map(|t| type_ref(&t));
+    let mut def = ColumnDef { name, ty, not_null: false, default: None, generated: false, constraints: Vec::new(), span: node_span(node) };
+    for c in node.descendants().filter_map(ast::Constraint::cast) {
+        match &c {
+            ast::Constraint::NotNullConstraint(_) | ast::Constraint::PrimaryKeyConstraint(_) => def.not_null = true,
+            ast::Constraint::DefaultConstraint(d) => def.default = d.expr().map(|e| default_expr(e.syntax())),
+            ast::Constraint::GeneratedConstraint(_) => def.generated = true,
+            _ => {}
+        }
+        if let Some(lowered) = constraint(&c, Some(&def.name.value)) {
+            def.constraints.push(lowered);
+        }
+    }
+    Some(def)
+}
+
+fn lower(stmt: &ast::Stmt) -> Op {
+    use ast::Stmt as S;
+    match stmt {
+        S::CreateTable(ct) => create_table(ct).unwrap_or(Op::Opaque("CREATE TABLE")),
+        S::AlterTable(at) => match at.table_relation_name().and_then(|r| r.table_name_ref()) {
+            Some(t) => Op::AlterTable {
+                table: qname(t.syntax()),
+                if_exists: at.if_exists().is_some(),
+                actions: at.actions().map(|a| (node_span(a.syntax()), action(&a))).collect(),
+            },
+            None => Op::Opaque("ALTER TABLE ... ALL IN TABLESPACE"),
+        },
+        S::CreateIndex(ci) => match ci.table_relation_name().and_then(|r| r.table_name_ref()) {
+            Some(t) => Op::CreateIndex(CreateIndex {
+                name: ci.index().and_then(|i| i.path()).map(|p| {
+                    let q = qname(p.syntax());
+                    Ident { value: q.name, span: q.span }
+                }),
+                table: qname(t.syntax()),
+                columns: ci
+                    .partition_item_list()
+                    .map(|l| {
+                        l.partition_items()
+                            .map(|item| match item.expr() {
+                                Some(e) if e.syntax().kind() == SyntaxKind::NAME_REF => Some(ident(e.syntax()).value),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                unique: ci.unique_token().is_some(),
+                concurrently: ci.concurrently_token().map(|t| range!(t.text_range())),
+                if_not_exists: ci.if_not_exists().is_some(),
+            }),
+            None => Op::Opaque("CREATE INDEX"),
+        },
+        S::DropIndex(di) => Op::DropIndex {
+            indexes: di.index_refs().map(|r| qname(r.syntax())).collect(),
+            concurrently: di.concurrently_token().map(|t| range!(t.text_range())),
+        },
+        S::DropTable(dt) => Op::DropTable(dt.table_name_refs().map(|r| qname(r.syntax())).collect()),
+        S::AlterIndex(ai) => alter_index(ai.syntax()),
+        S::CreateTableAs(c) => c
+            .syntax()
+            .children()
+            .find(|n| n.kind() == SyntaxKind::TABLE_NAME)
+            .map_or(Op::Opaque("CREATE TABLE AS"), |n| Op::CreateTableAs(qname(&n))),
+        S::SelectInto(_) => Op::Opaque("SELECT INTO"),
+        S::Insert(_) => Op::Data("INSERT"),
+        S::Update(_) => Op::Data("UPDATE"),
+        S::Delete(_) => Op::Data("DELETE"),
+        S::Merge(_) => Op::Data("MERGE"),
+        S::Copy(_) => Op::Data("COPY"),
+        S::Truncate(_) => Op::Data("TRUNCATE"),
+        S::Do(_) => Op::Opaque("DO"),
+        S::Call(_) => Op::Opaque("CALL"),
+        S::Execute(_) => Op::Opaque("EXECUTE"),
+        S::DropSchema(_) => Op::Opaque("DROP SCHEMA"),
+        S::DropOwned(_) => Op::Opaque("DROP OWNED"),
+        S::AlterSchema(_) => Op::Opaque("ALTER SCHEMA"),
+        S::ImportForeignSchema(_) => Op::Opaque("IMPORT FOREIGN SCHEMA"),
+        // `DROP TYPE/DOMAIN/EXTENSION ... CASCADE` can drop columns.
+        S::DropType(_) | S::DropDomain(_) | S::DropExtension(_) if has_cascade(stmt.syntax()) => Op::Opaque("DROP ... CASCADE"),
+        S::Select(_)
+        | S::CompoundSelect(_)
+        | S::ParenSelect(_)
+        | S::Values(_)
+        | S::Table(_)
+        | S::Set(_)
+        | S::Reset(_)
+        | S::Show(_)
+        | S::Explain(_)
+        | S::Analyze(_)
+        | S::Vacuum(_)
+        | S::Lock(_)
+        | S::Notify(_)
+        | S::Listen(_)
+        | S::Unlisten(_)
+        | S::Begin(_)
+        | S::Commit(_)
+        | S::Rollback(_)
+        | S::SavepointCreate(_)
+        | S::ReleaseSavepoint(_)
+        | S::SetConstraints(_)
+        | S::SetRole(_)
+        | S::ResetRole(_)
+        | S::SetSessionAuth(_)
+        | S::ResetSessionAuth(_)
+        | S::SetTransaction(_)
+        | S::Checkpoint(_)
+        | S::Discard(_)
+        | S::Load(_)
+        | S::Prepare(_)
+        | S::Deallocate(_)
+        | S::Declare(_)
+        | S::Fetch(_)
+        | S::Move(_)
+        | S::Close(_)
+        | S::EmptyStmt(_) => Op::Neutral,
+        _ => Op::OtherDdl,
+    }
+}
+
+fn has_cascade(node: &SyntaxNode) -> bool {
+    tokens(node).any(|t| t.kind() == SyntaxKind::CASCADE_KW)
+}
+
+/// `ALTER INDEX a RENAME TO b` is followed; other forms change nothing the model holds.
+fn alter_index(node: &SyntaxNode) -> Op {
+    let toks: Vec<_> = tokens(node).collect();
+    let rename = toks.windows(2).position(|w| w[0].kind() == SyntaxKind::RENAME_KW && w[1].kind() == SyntaxKind::TO_KW);
+    let path = node.children().find(|n| matches!(n.kind(), SyntaxKind::PATH_REF | SyntaxKind::PATH | SyntaxKind::INDEX_REF));
+    match (rename, path) {
+        (Some(i), Some(path)) if i + 2 < toks.len() => {
+            let to = &toks[i + 2];
+            Op::RenameIndex(qname(&path), Ident { value: fold(to.text()), span: range!(to.text_range()) })
+        }
+        (Some(_), _) => Op::Opaque("ALTER INDEX ... RENAME"),
+        _ => Op::OtherDdl,
+    }
+}
+
+fn create_table(ct: &ast::CreateTable) -> Option<Op> {
+    let table = qname(ct.table_name()?.syntax());
+    let mut columns = Vec::new();
+    let mut constraints = Vec::new();
+    let mut partial = ct.inherits().is_some() || ct.partition_of().is_some() || ct.of_type().is_some();
+    if let Some(args) = ct.table_arg_list() {
+        for arg in args.args() {
+            match arg {
+                ast::TableArg::Column(c) => {
+                    match column_def(c.syntax(), c.name().map(|n| n.syntax().clone()), c.ty().map(|t| t.syntax().clone())) {
+                        Some(def) => columns.push(def),
+                        None => partial = true,
+                    }
+                }
+                ast::TableArg::TableConstraint(tc) => {
+                    if let Some(c) = ast::Constraint::cast(tc.syntax().clone()).and_then(|c| constraint(&c, None)) {
+                        constraints.push(c);
+                    }
+                }
+                ast::TableArg::LikeClause(_) => partial = true,
+            }
+        }
+    }
+    Some(Op::CreateTable(CreateTable { table, columns, constraints, if_not_exists: ct.if_not_exists().is_some(), partial }))
+}
+
+fn action(a: &ast::AlterTableAction) -> Action {
+    use ast::AlterTableAction as A;
+    let col = |r: Option<ast::ColumnNameRef>| r.map(|r| ident(r.syntax()));
+    match a {
+        A::AddColumn(ac) => column_def(ac.syntax(), ac.column_name().map(|n| n.syntax().clone()), ac.ty().map(|t| t.syntax().clone()))
+            .map_or(Action::Unknown("ADD COLUMN"), Action::AddColumn),
+        A::DropColumn(dc) => col(dc.column_name_ref()).map_or(Action::Unknown("DROP COLUMN"), Action::DropColumn),
+        A::AlterColumn(ac) => {
+            let Some(c) = col(ac.column_name_ref()) else { return Action::Unknown("ALTER COLUMN") };
+            use ast::AlterColumnOption as O;
+            match ac.option() {
+                Some(O::SetType(st)) => st.ty().map_or(Action::Unknown("ALTER COLUMN TYPE"), |t| Action::SetType(c, type_ref(t.syntax()))),
+                Some(O::SetNotNull(_)) => Action::SetNotNull(c),
+                Some(O::DropNotNull(_)) => Action::DropNotNull(c),
+                Some(O::SetDefault(sd)) => sd.expr().map_or(Action::Unknown("SET DEFAULT"), |e| Action::SetDefault(c, default_expr(e.syntax()))),
+                Some(O::DropDefault(_)) => Action::DropDefault(c),
+                Some(O::SetStatistics(_) | O::SetStorage(_) | O::SetCompression(_) | O::SetOptions(_) | O::ResetOptions(_) | O::SetOptionsList(_)) => {
+                    Action::Inert
+                }
+                _ => Action::Unknown("ALTER COLUMN"),
+            }
+        }
+        A::AddConstraint(ac) => ac.constraint().and_then(|c| constraint(&c, None)).map_or(Action::Unknown("ADD CONSTRAINT"), Action::AddConstraint),
+        A::DropConstraint(dc) => dc.constraint_name_ref().map_or(Action::Unknown("DROP CONSTRAINT"), |n| {
+            let q = qname(n.syntax());
+            Action::DropConstraint(Ident { value: q.name, span: q.span })
+        }),
+        A::RenameColumn(rc) => match (col(rc.column_name_ref()), rc.column_name()) {
+            (Some(from), Some(to)) => Action::RenameColumn(from, ident(to.syntax())),
+            _ => Action::Unknown("RENAME COLUMN"),
+        },
+        A::RenameConstraint(rc) => match (rc.constraint_name_ref(), rc.constraint_name()) {
+            (Some(from), Some(to)) => {
+                let q = qname(from.syntax());
+                Action::RenameConstraint(Ident { value: q.name, span: q.span }, ident(to.syntax()))
+            }
+            _ => Action::Unknown("RENAME CONSTRAINT"),
+        },
+        A::TableRenameTo(rt) => rt.table_name().map_or(Action::Unknown("RENAME TO"), |n| {
+            let q = qname(n.syntax());
+            Action::RenameTable(Ident { value: q.name, span: q.span })
+        }),
+        A::ValidateConstraint(_)
+        | A::OwnerTo(_)
+        | A::EnableRls(_)
+        | A::DisableRls(_)
+        | A::ForceRls(_)
+        | A::NoForceRls(_)
+        | A::EnableTrigger(_)
+        | A::DisableTrigger(_)
+        | A::EnableAlwaysTrigger(_)
+        | A::EnableReplicaTrigger(_)
+        | A::EnableRule(_)
+        | A::DisableRule(_)
+        | A::EnableAlwaysRule(_)
+        | A::EnableReplicaRule(_)
+        | A::ReplicaIdentity(_)
+        | A::SetOptions(_)
+        | A::ResetOptions(_)
+        | A::SetTablespace(_)
+        | A::SetLogged(_)
+        | A::SetUnlogged(_)
+        | A::ClusterOn(_)
+        | A::SetWithoutCluster(_)
+        | A::SetWithoutOids(_)
+        | A::SetAccessMethod(_)
+        | A::AlterConstraint(_) => Action::Inert,
+        A::SetSchema(_) => Action::Unknown("SET SCHEMA"),
+        A::AttachPartition(_) | A::DetachPartition(_) | A::MergePartitions(_) | A::SplitPartition(_) => Action::Unknown("partitions"),
+        A::InheritTable(_) | A::NoInheritTable(_) | A::OfType(_) | A::NotOf(_) => Action::Unknown("inheritance"),
+        A::AlterOptionList(_) | A::OptionItemList(_) => Action::Inert,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Op {
+        let p = parse(sql);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.stmts.len(), 1);
+        p.stmts.into_iter().next().unwrap().op
+    }
+
+    #[test]
+    fn create_table_columns_and_constraints() {
+        let Op::CreateTable(ct) = one(
+            "CREATE TABLE s.\"Teams\" (id character varying(26) NOT NULL PRIMARY KEY, u int REFERENCES x(id), ts timestamp(3) with time zone DEFAULT now(), \
+             CONSTRAINT uq_t_a UNIQUE (a, b), CONSTRAINT fk FOREIGN KEY (a) REFERENCES \"Y\"(b) NOT VALID, CHECK (a > b))",
+        ) else {
+            panic!()
+        };
+        assert_eq!(ct.table.key(), "s.Teams");
+        let cols: Vec<(&str, &str, bool)> =
+            ct.columns.iter().map(|c| (c.name.value.as_str(), c.ty.as_ref().unwrap().canonical.as_str(), c.not_null)).collect();
+        assert_eq!(cols, [("id", "varchar(26)", true), ("u", "integer", false), ("ts", "timestamptz(3)", false)]);
+        assert_eq!(ct.columns[0].constraints[0].kind, ConstraintKind::PrimaryKey(vec!["id".into()]));
+        assert!(matches!(&ct.columns[1].constraints[0].kind, ConstraintKind::ForeignKey { columns, table, ref_columns }
+            if columns == &["u"] && table.name == "x" && ref_columns == &["id"]));
+        assert_eq!(ct.columns[2].default.as_ref().unwrap().text, "now ( )");
+        assert_eq!(ct.constraints[0].kind, ConstraintKind::Unique(vec!["a".into(), "b".into()]));
+        assert_eq!(ct.constraints[0].name.as_ref().unwrap().value, "uq_t_a");
+        assert!(ct.constraints[1].not_valid);
+        assert!(matches!(&ct.constraints[1].kind, ConstraintKind::ForeignKey { table, .. } if table.name == "Y"));
+        assert_eq!(ct.constraints[2].kind, ConstraintKind::Check(vec!["a".into(), "b".into()]));
+    }
+
+    #[test]
+    fn alter_table_actions() {
+        let Op::AlterTable { table, actions, .. } =
+            one("ALTER TABLE ONLY t ADD COLUMN c serial NOT NULL DEFAULT random(), ALTER COLUMN c TYPE text, RENAME COLUMN a TO b, OWNER TO x, SET SCHEMA y")
+        else {
+            panic!()
+        };
+        assert_eq!(table.key(), "t");
+        let Action::AddColumn(c) = &actions[0].1 else { panic!("{:?}", actions[0]) };
+        assert!(c.not_null && c.ty.as_ref().unwrap().serial);
+        assert_eq!(c.default.as_ref().unwrap().volatile.as_deref(), Some("random"));
+        assert!(matches!(&actions[1].1, Action::SetType(c, t) if c.value == "c" && t.canonical == "text"));
+        assert!(matches!(&actions[2].1, Action::RenameColumn(a, b) if a.value == "a" && b.value == "b"));
+        assert!(matches!(actions[3].1, Action::Inert));
+        assert!(matches!(actions[4].1, Action::Unknown("SET SCHEMA")));
+    }
+
+    #[test]
+    fn indexes_and_others() {
+        let Op::CreateIndex(ci) = one("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix ON public.t (a, lower(b)) WHERE a > 0") else { panic!() };
+        assert_eq!((ci.name.unwrap().value.as_str(), ci.table.key().as_str()), ("ix", "t"));
+        assert_eq!(ci.columns, [Some("a".to_string()), None]);
+        assert!(ci.unique && ci.concurrently.is_some() && ci.if_not_exists);
+        assert!(matches!(one("DROP INDEX CONCURRENTLY s.ix"), Op::DropIndex { indexes, concurrently: Some(_) } if indexes[0].key() == "s.ix"));
+        assert!(matches!(one("ALTER INDEX ix RENAME TO iy"), Op::RenameIndex(a, b) if a.name == "ix" && b.value == "iy"));
+        assert!(matches!(one("DO $$ BEGIN PERFORM 1; END $$"), Op::Opaque("DO")));
+        assert!(matches!(one("INSERT INTO t VALUES (1)"), Op::Data("INSERT")));
+        assert!(matches!(one("CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql"), Op::OtherDdl));
+        assert!(matches!(one("SELECT 1"), Op::Neutral));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let p = parse("CREATE TABLE t (id int);\nCREATE TABLE (;\n");
+        assert!(!p.errors.is_empty());
+        assert!(p.errors[0].1.start >= 25, "{:?}", p.errors);
+    }
+
+    #[test]
+    fn type_aliases() {
+        for (written, canonical) in [
+            ("CHARACTER VARYING(26)", "varchar(26)"),
+            ("char(26)", "char(26)"),
+            ("TIMESTAMP WITHOUT TIME ZONE", "timestamp"),
+            ("timestamp(6) without time zone", "timestamp(6)"),
+            ("int4[]", "integer[]"),
+            ("BIGSERIAL", "bigint"),
+            ("double precision", "double precision"),
+            ("interval", "interval"),
+            ("pg_catalog.int8", "bigint"),
+            ("integerish", "integerish"),
+        ] {
+            assert_eq!(canonical_type(&fold_type(written)).0, canonical, "{written}");
+        }
+    }
+}
