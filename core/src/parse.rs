@@ -127,9 +127,11 @@ fn comment_body(line: &str) -> Option<&str> {
     line.strip_prefix("--")
 }
 
+/// The name of a section marker line (`-- kiln:upgrade`). Lint directives
+/// (`-- kiln:allow(rule)`) are comments inside a section, not markers.
 fn marker(line: &str) -> Option<&str> {
     let body = comment_body(line.trim_end())?.trim_start();
-    body.strip_prefix("kiln:")
+    body.strip_prefix("kiln:").filter(|name| !name.starts_with("allow("))
 }
 
 fn is_blank_sql(text: &str) -> bool {

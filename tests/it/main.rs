@@ -5,6 +5,7 @@ mod build_script;
 mod cli;
 mod corpus;
 mod embed;
+mod lint;
 mod oracle;
 mod oracle_pg;
 mod pg;

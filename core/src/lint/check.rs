@@ -157,6 +157,7 @@ impl Emitter<'_> {
         let text = text_of(rev);
         let allows = allow_comments(text);
         for (scope, f) in findings {
+            let scope_kind = scope.is_some();
             let level = self.config.level(f.rule);
             if level == Level::Allow {
                 continue;
@@ -187,10 +188,8 @@ impl Emitter<'_> {
                 self.first_of_rule.push(f.rule);
                 let default = super::rule(f.rule).map_or(Level::Error, |r| r.default);
                 let how = if default == level { format!("`{}` is {} by default", f.rule, level_word(level)) } else { format!("kiln.toml sets `{}` to {}", f.rule, level.as_str()) };
-                d = d.with_note(format!(
-                    "{how}; change its level under `[lints]` in kiln.toml, or allow one statement with `-- kiln:allow({})`",
-                    f.rule
-                ));
+                let allow = if scope_kind { "allow one statement with" } else { "allow it for one revision with" };
+                d = d.with_note(format!("{how}; change its level under `[lints]` in kiln.toml, or {allow} `-- kiln:allow({})`", f.rule));
             }
             report.diagnostics.push(d);
         }
@@ -239,6 +238,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Live-database safety rules look at upgrades only: a downgrade's
+    /// statements mostly undo what its upgrade did, and flagging them
+    /// again would only repeat each warning.
+    fn safety(&self) -> bool {
+        self.dir == Dir::Up
+    }
+
     fn push(&mut self, mut f: Finding) {
         f.span = f.span.start + self.base..f.span.end + self.base;
         if let Some((s, _)) = &mut f.label {
@@ -250,6 +256,19 @@ impl Ctx<'_> {
     /// True when `key` existed before this revision (or is unknown and no
     /// statement of this revision could have created it).
     fn existing(&self, model: &Model, key: &str) -> Option<bool> {
+        self.existing_at_all(model, key)
+    }
+
+    /// [`Ctx::existing`] for safety rules: `Some(false)` in a downgrade.
+    fn live(&self, model: &Model, key: &str) -> Option<bool> {
+        if self.safety() {
+            self.existing_at_all(model, key)
+        } else {
+            Some(false)
+        }
+    }
+
+    fn existing_at_all(&self, model: &Model, key: &str) -> Option<bool> {
         match model.table(key) {
             Some(t) => Some(t.created_in != self.rev),
             None if self.opaque_here => None,
@@ -423,6 +442,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
             let key = table.key();
             let bare = model::bare(&key).to_string();
             let existing = ctx.existing(model, &key);
+            let live = ctx.live(model, &key);
             let t = model.table(&key);
             for (span, a) in actions {
                 match a {
@@ -441,6 +461,8 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                                     .note("PostgreSQL refuses to add it as soon as the table has a row"),
                                 );
                             }
+                        }
+                        if live == Some(true) {
                             let volatile = c.default.as_ref().and_then(|d| d.volatile.clone().map(|v| (v, d.span.clone())));
                             let volatile = volatile.or_else(|| c.ty.as_ref().filter(|t| t.serial).map(|t| (format!("nextval() of `{}`", t.written), t.span.clone())));
                             if let Some((func, span)) = volatile {
@@ -462,7 +484,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                         }
                     }
                     Action::AddConstraint(k) => {
-                        constraint_rules(&key, k, None, model, ctx, existing == Some(true));
+                        constraint_rules(&key, k, None, model, ctx, live == Some(true));
                         if let ConstraintKind::PrimaryKey(cols) = &k.kind {
                             if cols == &["id"] {
                                 if let Some(ty) = t.and_then(|t| t.column("id")).and_then(|c| c.ty.clone()) {
@@ -473,7 +495,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                     }
                     Action::SetType(c, ty) => {
                         timestamp(&bare, &c.value, ty, ctx);
-                        if existing == Some(true) && !added_here(t, &c.value, ctx.rev) {
+                        if live == Some(true) && !added_here(t, &c.value, ctx.rev) {
                             ctx.push(
                                 Finding::new(
                                     "alter-column-type",
@@ -485,7 +507,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                         }
                     }
                     Action::DropColumn(c) => {
-                        if existing == Some(true) && !added_here(t, &c.value, ctx.rev) {
+                        if live == Some(true) && !added_here(t, &c.value, ctx.rev) {
                             ctx.push(
                                 Finding::new("drop-column-or-table", span.clone(), format!("dropping column `{bare}.{}` breaks code that still reads it, and its data is gone", c.value))
                                     .help("stop using the column in code and deploy that first; then drop it in a later revision"),
@@ -493,7 +515,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                         }
                     }
                     Action::RenameColumn(from, to) => {
-                        if existing == Some(true) && !added_here(t, &from.value, ctx.rev) {
+                        if live == Some(true) && !added_here(t, &from.value, ctx.rev) {
                             ctx.push(
                                 Finding::new(
                                     "rename-column-or-table",
@@ -506,7 +528,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                     }
                     Action::RenameTable(to) => {
                         table_name(&to.value, to.span.clone(), ctx);
-                        if existing == Some(true) {
+                        if live == Some(true) {
                             ctx.push(
                                 Finding::new("rename-column-or-table", span.clone(), format!("renaming table `{bare}` to `{}` breaks running code that uses the old name", to.value))
                                     .help("create the new name as a view first (or rename in a release of its own, with code that handles both names)"),
@@ -545,7 +567,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
             }
             match &ci.concurrently {
                 Some(c) if ctx.transactional => concurrently_error(c.clone(), "CREATE INDEX CONCURRENTLY", ctx),
-                None if ctx.existing(model, &key) == Some(true) => ctx.push(
+                None if ctx.live(model, &key) == Some(true) => ctx.push(
                     Finding::new(
                         "index-concurrently",
                         st.span.clone(),
@@ -559,7 +581,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
         Op::DropIndex { concurrently: Some(c), .. } if ctx.transactional => concurrently_error(c.clone(), "DROP INDEX CONCURRENTLY", ctx),
         Op::DropTable(tables) => {
             for t in tables {
-                if ctx.existing(model, &t.key()) == Some(true) {
+                if ctx.live(model, &t.key()) == Some(true) {
                     ctx.push(
                         Finding::new("drop-column-or-table", t.span.clone(), format!("dropping table `{}` breaks code that still uses it, and its data is gone", t.key()))
                             .help("stop using the table in code and deploy that first; then drop it in a later revision"),

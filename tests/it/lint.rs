@@ -1,0 +1,178 @@
+//! The schema linter on fixtures: for every rule, `tests/lint/<rule>/bad`
+//! must produce that rule's findings and nothing else, rendered exactly as
+//! in `tests/lint/<rule>/expected.txt` (rule name, file:line:col, message,
+//! help), and `tests/lint/<rule>/good` must produce no finding at all.
+//! `KILN_BLESS=1` rewrites the expected files after a deliberate change.
+
+use std::path::{Path, PathBuf};
+
+use kiln_core::lint::RULES;
+use kiln_core::validate::InputFile;
+use kiln_core::{Report, Severity};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint")
+}
+
+/// The report of a directory, whether or not it has errors.
+fn report_of(dir: &Path, display: &str) -> Report {
+    match kiln_core::load_dir(dir, display) {
+        Ok(set) => set.report,
+        Err(report) => report,
+    }
+}
+
+fn rendered(report: &Report) -> String {
+    report.diagnostics.iter().map(|d| format!("{}\n", d.render(&report.sources))).collect()
+}
+
+#[test]
+fn every_rule_has_a_violating_and_a_clean_fixture() {
+    let bless = std::env::var_os("KILN_BLESS").is_some();
+    let mut failures = Vec::new();
+    for rule in RULES {
+        let base = fixtures().join(rule.name);
+        let bad = report_of(&base.join("bad"), "migrations");
+        let codes: Vec<&str> = bad.diagnostics.iter().map(|d| d.code).collect();
+        if codes.is_empty() || codes.iter().any(|c| *c != rule.name) {
+            failures.push(format!("{}: bad fixture gave {codes:?}\n{}", rule.name, rendered(&bad)));
+        }
+        let want_severity = if rule.default == kiln_core::lint::Level::Error { Severity::Error } else { Severity::Warning };
+        if bad.diagnostics.iter().any(|d| d.severity != want_severity) {
+            failures.push(format!("{}: not at its default level\n{}", rule.name, rendered(&bad)));
+        }
+        let text = rendered(&bad);
+        let expected_path = base.join("expected.txt");
+        if bless {
+            std::fs::write(&expected_path, &text).unwrap();
+        } else {
+            let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+            if expected != text {
+                failures.push(format!("{}: rendered findings differ from expected.txt\n--- got\n{text}--- expected\n{expected}", rule.name));
+            }
+        }
+        let good = report_of(&base.join("good"), "migrations");
+        if !good.diagnostics.is_empty() {
+            failures.push(format!("{}: clean fixture has findings\n{}", rule.name, rendered(&good)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_reference_schema_has_no_findings() {
+    let report = report_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"), "migrations");
+    assert!(report.diagnostics.is_empty(), "{}", rendered(&report));
+}
+
+/// A fixture's files, to edit in memory.
+fn files(rule: &str, kind: &str) -> Vec<InputFile> {
+    let dir = fixtures().join(rule).join(kind);
+    let mut out: Vec<InputFile> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| InputFile { name: p.file_name().unwrap().to_string_lossy().into_owned(), bytes: std::fs::read(&p).unwrap(), path: None, is_dir: false })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn edit(files: &mut [InputFile], from: &str, to: &str) {
+    let f = files.iter_mut().find(|f| String::from_utf8_lossy(&f.bytes).contains(from)).unwrap_or_else(|| panic!("no file has {from:?}"));
+    f.bytes = String::from_utf8(f.bytes.clone()).unwrap().replacen(from, to, 1).into_bytes();
+}
+
+fn codes(files: Vec<InputFile>) -> Vec<(&'static str, Severity)> {
+    let report = match kiln_core::validate::check_files(files, "migrations") {
+        Ok(set) => set.report,
+        Err(r) => r,
+    };
+    report.diagnostics.iter().map(|d| (d.code, d.severity)).collect()
+}
+
+#[test]
+fn a_comment_naming_the_rule_allows_one_statement() {
+    let mut f = files("index-concurrently", "bad");
+    edit(&mut f, "CREATE INDEX ix_users_email", "-- kiln:allow(index-concurrently) users is small\nCREATE INDEX ix_users_email");
+    assert_eq!(codes(f), []);
+    // The comment covers its own statement only.
+    let mut f = files("index-concurrently", "bad");
+    edit(
+        &mut f,
+        "CREATE INDEX ix_users_email ON users (email);",
+        "CREATE INDEX ix_users_email ON users (email);\n-- kiln:allow(index-concurrently)\nSELECT 1;",
+    );
+    assert_eq!(codes(f), [("index-concurrently", Severity::Warning)]);
+    // A misspelt rule name is reported, and allows nothing.
+    let mut f = files("index-concurrently", "bad");
+    edit(&mut f, "CREATE INDEX ix_users_email", "-- kiln:allow(index-concurently)\nCREATE INDEX ix_users_email");
+    assert_eq!(codes(f), [("index-concurrently", Severity::Warning), ("unknown-lint", Severity::Warning)]);
+}
+
+#[test]
+fn kiln_toml_sets_each_rules_level() {
+    let with_config = |rule: &str, config: &str| {
+        let mut f = files(rule, "bad");
+        f.push(InputFile { name: "kiln.toml".into(), bytes: config.as_bytes().to_vec(), path: None, is_dir: false });
+        codes(f)
+    };
+    assert_eq!(with_config("index-concurrently", "[lints]\nindex-concurrently = \"error\"\n"), [("index-concurrently", Severity::Error)]);
+    assert_eq!(with_config("table-name", "[lints]\ntable-name = \"warn\"\n"), [("table-name", Severity::Warning)]);
+    assert_eq!(with_config("reversible", "[lints]\nreversible = \"allow\"\n"), []);
+    // The note on the first finding says where its level comes from.
+    let mut f = files("table-name", "bad");
+    f.push(InputFile { name: "kiln.toml".into(), bytes: b"[lints]\ntable-name = \"warn\"\n".to_vec(), path: None, is_dir: false });
+    let report = kiln_core::validate::check_files(f, "migrations").unwrap().report;
+    assert!(report.render().contains("kiln.toml sets `table-name` to warn"), "{}", report.render());
+}
+
+#[test]
+fn what_the_model_cannot_follow_is_inconclusive_not_an_error() {
+    // The DO block may create anything, so the table the downgrade creates
+    // is not reported as left over: only the warning that the DO block was
+    // not checked remains.
+    let mut f = files("unchecked-statement", "bad");
+    edit(&mut f, "DROP TABLE teams;", "DROP TABLE teams;\nCREATE TABLE leftovers (id VARCHAR(26) NOT NULL);");
+    assert_eq!(codes(f), [("unchecked-statement", Severity::Warning)]);
+    // Without the DO block, the same downgrade is caught.
+    let mut f = files("unchecked-statement", "bad");
+    edit(&mut f, "DROP TABLE teams;", "CREATE TABLE leftovers (id VARCHAR(26) NOT NULL);");
+    edit(&mut f, "DO $$\nBEGIN\n    EXECUTE 'CREATE TABLE teams (id VARCHAR(26) NOT NULL)';\nEND\n$$;", "SELECT 1;");
+    assert_eq!(codes(f), [("reversible", Severity::Error)]);
+    // An ALTER TABLE action the model does not follow makes that table
+    // uncertain: no reversibility verdict on it.
+    let mut f = files("reversible", "bad");
+    edit(&mut f, "ADD CONSTRAINT uq_users_nickname UNIQUE (nickname);", "ADD CONSTRAINT uq_users_nickname UNIQUE (nickname);\nALTER TABLE users SET SCHEMA public;");
+    assert_eq!(codes(f), []);
+}
+
+#[test]
+fn branches_meet_in_the_model_at_a_merge() {
+    // Two branches add a column each to `users`; after the merge, a foreign
+    // key to either column is checked against that column's type.
+    let rev = |id: &str, revises: &str, up: &str, down: &str| {
+        let text = format!(
+            "-- {id}\n--\n-- Revision ID: {id}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00\n\n-- kiln:upgrade\n{up}\n\n-- kiln:downgrade\n{down}\n"
+        );
+        InputFile { name: format!("{id}_step.sql"), bytes: text.into_bytes(), path: None, is_dir: false }
+    };
+    let set = |fk_type: &str| {
+        vec![
+            rev("aaaa", "", "CREATE TABLE users (id VARCHAR(26) NOT NULL, CONSTRAINT pk_users PRIMARY KEY (id));", "DROP TABLE users;"),
+            rev("bbbb", "aaaa", "ALTER TABLE users ADD COLUMN handle VARCHAR(40);", "ALTER TABLE users DROP COLUMN handle;"),
+            rev("cccc", "aaaa", "ALTER TABLE users ADD COLUMN badge BIGINT;", "ALTER TABLE users DROP COLUMN badge;"),
+            rev("dddd", "bbbb, cccc", "", ""),
+            rev(
+                "eeee",
+                "dddd",
+                &format!(
+                    "CREATE TABLE badges (id VARCHAR(26) NOT NULL, code {fk_type} NOT NULL, CONSTRAINT pk_badges PRIMARY KEY (id), \
+                     CONSTRAINT fk_badges_code_users FOREIGN KEY (code) REFERENCES users (badge));"
+                ),
+                "DROP TABLE badges;",
+            ),
+        ]
+    };
+    assert_eq!(codes(set("BIGINT")), []);
+    assert_eq!(codes(set("INT")), [("foreign-key-type", Severity::Error)]);
+}

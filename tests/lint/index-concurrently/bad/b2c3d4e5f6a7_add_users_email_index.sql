@@ -1,0 +1,11 @@
+-- Add users email index
+--
+-- Revision ID: b2c3d4e5f6a7
+-- Revises: a1b2c3d4e5f6
+-- Create Date: 2026-11-27 10:00:00.000000
+
+-- kiln:upgrade
+CREATE INDEX ix_users_email ON users (email);
+
+-- kiln:downgrade
+DROP INDEX ix_users_email;
