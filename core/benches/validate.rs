@@ -27,10 +27,19 @@ pub fn generate_dir(dir: &Path, n: usize) {
             (_, 13) => format!("{}, {}", id(i - 1), id(i - 2)), // merge
             _ => id(i - 1),
         };
+        // Kartograph-style DDL that passes every lint rule: a table with a
+        // ULID key, a foreign key to the previous revision's table and an index.
+        let fk = if i == 0 {
+            String::new()
+        } else {
+            format!(",\n    CONSTRAINT fk_items_{i}_parent_id_items_{p} FOREIGN KEY (parent_id) REFERENCES items_{p} (id)", p = i - 1)
+        };
         let text = format!(
             "-- Step {i}\n--\n-- Revision ID: {rid}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00.000000\n\n\
-             -- kiln:upgrade\nCREATE TABLE t{i} (id VARCHAR(26) NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(), CONSTRAINT pk_t{i} PRIMARY KEY (id));\n\n\
-             -- kiln:downgrade\nDROP TABLE t{i};\n",
+             -- kiln:upgrade\nCREATE TABLE items_{i} (\n    id VARCHAR(26) NOT NULL,\n    parent_id VARCHAR(26),\n    name VARCHAR(255) NOT NULL,\n    \
+             created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n    CONSTRAINT pk_items_{i} PRIMARY KEY (id){fk}\n);\n\
+             CREATE INDEX ix_items_{i}_parent_id ON items_{i} (parent_id);\n\n\
+             -- kiln:downgrade\nDROP INDEX ix_items_{i}_parent_id;\nDROP TABLE items_{i};\n",
             rid = id(i)
         );
         std::fs::write(dir.join(format!("{}_step_{i}.sql", id(i))), text).unwrap();
@@ -98,11 +107,61 @@ fn main() {
         );
     }
     phases(&scratch("migrations-10000"));
+    lint_share(&scratch("migrations-10000"));
+    corpus_throughput();
     if std::env::var_os("KILN_BENCH_COMPILE").is_some() {
         compile_bench();
     } else {
         println!("  (set KILN_BENCH_COMPILE=1 to time compiling the 10,000-revision table)");
     }
+}
+
+/// The lint pass's share: its time against validation + generation without
+/// it, and its throughput in MB/s of SQL.
+fn lint_share(dir: &Path) {
+    let set = kiln_core::load_dir(dir, "migrations").unwrap();
+    assert!(set.report.diagnostics.is_empty(), "the generated revisions must be lint-clean");
+    let sql: usize = set
+        .revisions
+        .iter()
+        .map(|r| r.parsed.upgrade.len() + r.parsed.downgrade.as_ref().map_or(0, |d| d.len()))
+        .sum();
+    let lint = best_of(5, || assert!(kiln_core::lint::check(&set).diagnostics.is_empty()));
+    let total = best_of(5, || {
+        validate_and_generate(dir);
+    });
+    let without = total.saturating_sub(lint);
+    println!(
+        "  lint pass on {} revisions: {:.1} ms, {:.1} MB/s of SQL ({:.2} MB); validate + generate without it {:.1} ms: lint adds {:.0}% (target < 25%)",
+        set.revisions.len(),
+        lint.as_secs_f64() * 1e3,
+        sql as f64 / 1e6 / lint.as_secs_f64(),
+        sql as f64 / 1e6,
+        without.as_secs_f64() * 1e3,
+        100.0 * lint.as_secs_f64() / without.as_secs_f64()
+    );
+}
+
+/// Parser throughput on real migrations (the test corpus: functions,
+/// triggers, dollar quoting), one thread.
+fn corpus_throughput() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/corpus");
+    let mut texts = Vec::new();
+    for package in ["procrastinate", "graphile-worker"] {
+        for e in std::fs::read_dir(root.join(package)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "sql") {
+                texts.push(std::fs::read_to_string(p).unwrap());
+            }
+        }
+    }
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let t = best_of(5, || {
+        for t in &texts {
+            std::hint::black_box(kiln_core::lint::sql::parse(t));
+        }
+    });
+    println!("  parse + lower the real corpus ({} files, {} KiB): {:.1} ms, {:.1} MB/s on one thread", texts.len(), bytes / 1024, t.as_secs_f64() * 1e3, bytes as f64 / 1e6 / t.as_secs_f64());
 }
 
 /// Builds a scratch crate embedding 10 revisions (to compile dependencies),

@@ -26,6 +26,16 @@ pub mod sql;
 #[cfg(feature = "lint")]
 pub(crate) use check::lint;
 
+/// Runs the lint pass alone over a set that already passed validation (as
+/// [`crate::validate::load_dir`] does), returning its findings: for
+/// benchmarks and tools that want the lint report apart from the rest.
+#[cfg(feature = "lint")]
+pub fn check(set: &crate::validate::RevisionSet) -> crate::diagnostic::Report {
+    let mut report = crate::diagnostic::Report { sources: set.report.sources.clone(), ..Default::default() };
+    lint(&set.revisions, &set.graph, &set.config, &mut report);
+    report
+}
+
 /// How a rule's findings are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {

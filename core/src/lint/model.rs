@@ -13,6 +13,7 @@
 //! the whole model `opaque` (a missing table is then no evidence).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::sql::{self, Action, ConstraintKind, Op, QName};
 
@@ -163,15 +164,77 @@ impl Table {
     }
 }
 
+/// Some tables of a model as they were at one moment (absent ones as `None`).
+pub type Snapshot = Vec<(String, Option<Rc<Table>>)>;
+
 /// The schema at one point of the revision graph.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
-    tables: HashMap<String, Table>,
+    /// Tables by key. Shared with the models this one was cloned from until
+    /// changed (copy on write), so that a branch point costs a map of
+    /// pointers, not a copy of the schema.
+    tables: HashMap<Rc<str>, Rc<Table>>,
     /// Index key (`schema.name` or `name`) to table key.
-    index_owner: HashMap<String, String>,
+    index_owner: HashMap<Rc<str>, Rc<str>>,
     /// A statement that may have changed anything ran: a table missing from
     /// the model may still exist.
     pub opaque: bool,
+    /// Keys of the tables changed, newest first. Models cloned from one
+    /// another share the older part, so a merge only looks at the tables
+    /// the other parent changed since the two diverged.
+    log: Option<Rc<LogNode>>,
+}
+
+/// One entry of a [`Model`]'s change log.
+#[derive(Debug)]
+struct LogNode {
+    key: Rc<str>,
+    /// Entries from here to the end of the list.
+    len: usize,
+    next: Option<Rc<LogNode>>,
+}
+
+impl Drop for LogNode {
+    // Iterative, so that a long log does not overflow the stack.
+    fn drop(&mut self) {
+        let mut next = self.next.take();
+        while let Some(node) = next {
+            match Rc::try_unwrap(node) {
+                Ok(mut node) => next = node.next.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn log_len(log: &Option<Rc<LogNode>>) -> usize {
+    log.as_ref().map_or(0, |n| n.len)
+}
+
+/// The keys in `theirs` that are not in the part it shares with `ours`.
+fn changed_since_divergence(ours: &Option<Rc<LogNode>>, theirs: &Option<Rc<LogNode>>) -> Vec<Rc<str>> {
+    let mut a = ours.clone();
+    let mut b = theirs.clone();
+    let mut out = Vec::new();
+    while log_len(&a) > log_len(&b) {
+        a = a.and_then(|n| n.next.clone());
+    }
+    while log_len(&b) > log_len(&a) {
+        let n = b.expect("longer list");
+        out.push(n.key.clone());
+        b = n.next.clone();
+    }
+    loop {
+        match (&a, &b) {
+            (Some(x), Some(y)) if !Rc::ptr_eq(x, y) => {
+                out.push(y.key.clone());
+                let (na, nb) = (x.next.clone(), y.next.clone());
+                a = na;
+                b = nb;
+            }
+            _ => return out,
+        }
+    }
 }
 
 /// The bare name in a model key (`s.t` → `t`).
@@ -245,7 +308,7 @@ fn lower_column(c: &sql::ColumnDef, rev: u32) -> Column {
 impl Model {
     /// The table filed under `key`.
     pub fn table(&self, key: &str) -> Option<&Table> {
-        self.tables.get(key)
+        self.tables.get(key).map(|t| &**t)
     }
 
     /// Number of tables.
@@ -260,48 +323,67 @@ impl Model {
 
     /// The table that owns the index filed under `index_key`.
     pub fn index_owner(&self, index_key: &str) -> Option<&str> {
-        self.index_owner.get(index_key).map(String::as_str)
+        self.index_owner.get(index_key).map(|k| &**k)
     }
 
     /// Adds what `other` has and this model lacks (the parents of a merge).
+    /// Only the tables `other` changed since the two models diverged are
+    /// looked at.
     pub fn merge_from(&mut self, other: &Model) {
-        for (key, t) in &other.tables {
-            match self.tables.get_mut(key) {
-                Some(mine) => mine.merge_from(t),
+        let mut keys = changed_since_divergence(&self.log, &other.log);
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let Some(t) = other.tables.get(&key) else { continue };
+            match self.tables.get_mut(&key) {
+                Some(mine) if Rc::ptr_eq(mine, t) => continue,
+                Some(mine) => Rc::make_mut(mine).merge_from(t),
                 None => {
                     self.tables.insert(key.clone(), t.clone());
                 }
             }
-        }
-        for (k, v) in &other.index_owner {
-            self.index_owner.entry(k.clone()).or_insert_with(|| v.clone());
+            for i in &t.indexes {
+                let ik: Rc<str> = index_key(&key, &i.name).into();
+                if !self.index_owner.contains_key(&ik) {
+                    self.index_owner.insert(ik, key.clone());
+                }
+            }
+            self.note(&key);
         }
         self.opaque |= other.opaque;
     }
 
+    fn note(&mut self, key: &Rc<str>) {
+        let len = log_len(&self.log) + 1;
+        self.log = Some(Rc::new(LogNode { key: key.clone(), len, next: self.log.take() }));
+    }
+
     /// The tables `key` as they are now (absent ones as `None`): the part of
     /// the model a revision can change.
-    pub fn snapshot(&self, keys: &[String]) -> Vec<(String, Option<Table>)> {
-        keys.iter().map(|k| (k.clone(), self.tables.get(k).cloned())).collect()
+    pub fn snapshot(&self, keys: &[String]) -> Snapshot {
+        keys.iter().map(|k| (k.clone(), self.tables.get(k.as_str()).cloned())).collect()
     }
 
     /// Puts a [`Model::snapshot`] back.
-    pub fn restore(&mut self, snapshot: Vec<(String, Option<Table>)>) {
+    pub fn restore(&mut self, snapshot: Snapshot) {
         for (key, table) in snapshot {
             self.remove_table(&key);
             if let Some(t) = table {
+                let key: Rc<str> = key.into();
                 for i in &t.indexes {
-                    self.index_owner.insert(index_key(&key, &i.name), key.clone());
+                    self.index_owner.insert(index_key(&key, &i.name).into(), key.clone());
                 }
+                self.note(&key);
                 self.tables.insert(key, t);
             }
         }
     }
 
-    fn remove_table(&mut self, key: &str) -> Option<Table> {
-        let t = self.tables.remove(key)?;
+    fn remove_table(&mut self, key: &str) -> Option<Rc<Table>> {
+        let (key, t) = self.tables.remove_entry(key)?;
+        self.note(&key);
         for i in &t.indexes {
-            self.index_owner.remove(&index_key(key, &i.name));
+            self.index_owner.remove(index_key(&key, &i.name).as_str());
         }
         Some(t)
     }
@@ -310,7 +392,16 @@ impl Model {
     /// has not seen it (it existed before the revisions kiln read, or was
     /// created by a statement kiln could not follow).
     fn table_mut(&mut self, key: &str) -> &mut Table {
-        self.tables.entry(key.to_string()).or_insert_with(|| Table::new(PREEXISTING, true))
+        let key: Rc<str> = match self.tables.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => {
+                let k: Rc<str> = key.into();
+                self.tables.insert(k.clone(), Rc::new(Table::new(PREEXISTING, true)));
+                k
+            }
+        };
+        self.note(&key);
+        Rc::make_mut(self.tables.get_mut(&key).expect("just inserted"))
     }
 
     /// The tables a statement may change (model keys), for snapshots.
@@ -331,14 +422,14 @@ impl Model {
             Op::DropIndex { indexes, .. } => {
                 for i in indexes {
                     let k = i.key();
-                    if let Some(owner) = self.index_owner.get(&k).or_else(|| index_owners.get(&k)) {
-                        out.push(owner.clone());
+                    if let Some(owner) = self.index_owner(&k).or_else(|| index_owners.get(&k).map(String::as_str)) {
+                        out.push(owner.to_string());
                     }
                 }
             }
             Op::RenameIndex(i, _) => {
-                if let Some(owner) = self.index_owner.get(&i.key()).or_else(|| index_owners.get(&i.key())) {
-                    out.push(owner.clone());
+                if let Some(owner) = self.index_owner(&i.key()).or_else(|| index_owners.get(&i.key()).map(String::as_str)) {
+                    out.push(owner.to_string());
                 }
             }
             Op::DropTable(tables) => out.extend(tables.iter().map(QName::key)),
@@ -351,7 +442,7 @@ impl Model {
         match op {
             Op::CreateTable(ct) => {
                 let key = ct.table.key();
-                if ct.if_not_exists && self.tables.contains_key(&key) {
+                if ct.if_not_exists && self.tables.contains_key(key.as_str()) {
                     return;
                 }
                 self.remove_table(&key);
@@ -362,12 +453,16 @@ impl Model {
                 }
                 t.constraints.extend(ct.constraints.iter().map(|k| lower_constraint(&key, k)));
                 mark_pk_not_null(&mut t);
-                self.tables.insert(key, t);
+                let key: Rc<str> = key.into();
+                self.note(&key);
+                self.tables.insert(key, Rc::new(t));
             }
             Op::CreateTableAs(q) => {
                 let key = q.key();
                 self.remove_table(&key);
-                self.tables.insert(key, Table::new(rev, true));
+                let key: Rc<str> = key.into();
+                self.note(&key);
+                self.tables.insert(key, Rc::new(Table::new(rev, true)));
             }
             Op::AlterTable { table, actions, .. } => {
                 let key = table.key();
@@ -379,29 +474,31 @@ impl Model {
                 let key = ci.table.key();
                 let name = ci.name.as_ref().map_or_else(|| generated_index_name(&key, &ci.columns), |n| n.value.clone());
                 let ik = index_key(&key, &name);
-                if ci.if_not_exists && self.index_owner.contains_key(&ik) {
+                if ci.if_not_exists && self.index_owner.contains_key(ik.as_str()) {
                     return;
                 }
                 let t = self.table_mut(&key);
                 t.indexes.retain(|i| i.name != name);
                 t.indexes.push(Index { name, columns: ci.columns.clone(), unique: ci.unique });
-                self.index_owner.insert(ik, key);
+                self.index_owner.insert(ik.into(), key.into());
             }
             Op::DropIndex { indexes, .. } => {
                 for i in indexes {
                     let ik = i.key();
-                    if let Some(owner) = self.index_owner.remove(&ik) {
-                        if let Some(t) = self.tables.get_mut(&owner) {
-                            t.indexes.retain(|x| x.name != i.name);
+                    if let Some(owner) = self.index_owner.remove(ik.as_str()) {
+                        if self.tables.contains_key(&owner) {
+                            self.table_mut(&owner).indexes.retain(|x| x.name != i.name);
                         }
                     }
                 }
             }
             Op::RenameIndex(i, to) => {
-                if let Some(owner) = self.index_owner.remove(&i.key()) {
-                    self.index_owner.insert(index_key(&owner, &to.value), owner.clone());
-                    if let Some(ix) = self.tables.get_mut(&owner).and_then(|t| t.indexes.iter_mut().find(|x| x.name == i.name)) {
-                        ix.name = to.value.clone();
+                if let Some(owner) = self.index_owner.remove(i.key().as_str()) {
+                    self.index_owner.insert(index_key(&owner, &to.value).into(), owner.clone());
+                    if self.tables.contains_key(&owner) {
+                        if let Some(ix) = self.table_mut(&owner).indexes.iter_mut().find(|x| x.name == i.name) {
+                            ix.name = to.value.clone();
+                        }
                     }
                 }
             }
@@ -421,9 +518,11 @@ impl Model {
                 Some(s) => format!("{s}.{}", to.value),
                 None => to.value.clone(),
             };
-            let t = self.remove_table(key).unwrap_or_else(|| Table::new(PREEXISTING, true));
-            for other in self.tables.values_mut() {
-                for c in &mut other.constraints {
+            let t = self.remove_table(key).unwrap_or_else(|| Rc::new(Table::new(PREEXISTING, true)));
+            let refers = |t: &Table| t.constraints.iter().any(|c| matches!(&c.kind, Kind::ForeignKey { table, .. } if table == key));
+            let referring: Vec<Rc<str>> = self.tables.iter().filter(|(_, t)| refers(t)).map(|(k, _)| k.clone()).collect();
+            for other in referring {
+                for c in &mut self.table_mut(&other).constraints {
                     if let Kind::ForeignKey { table, .. } = &mut c.kind {
                         if table == key {
                             *table = new_key.clone();
@@ -449,7 +548,7 @@ impl Model {
                     t.indexes.iter().filter(|i| i.columns.iter().any(|x| x.as_deref() == Some(&c.value))).map(|i| i.name.clone()).collect();
                 t.indexes.retain(|i| !dropped.contains(&i.name));
                 for name in dropped {
-                    self.index_owner.remove(&index_key(key, &name));
+                    self.index_owner.remove(index_key(key, &name).as_str());
                 }
             }
             Action::SetType(c, ty) => {
@@ -523,7 +622,7 @@ pub struct Difference {
 
 /// Compares the tables of two snapshots (before, and after upgrade + downgrade).
 /// Uncertain tables are skipped: the model does not know them well enough.
-pub fn differences(before: &[(String, Option<Table>)], after: &[(String, Option<Table>)]) -> Vec<Difference> {
+pub fn differences(before: &Snapshot, after: &Snapshot) -> Vec<Difference> {
     let mut out = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for ((key, b), (_, a)) in before.iter().zip(after) {

@@ -245,10 +245,30 @@ pub enum Op {
 }
 
 /// Parses one section of SQL.
+///
+/// This is `squawk_syntax::SourceFile::parse` without its `errors()`: that
+/// call re-walks the whole tree twice for squawk's extra semantic checks
+/// (and re-parses SQL function bodies), which cost more than the parse
+/// itself. kiln reports the lexer's and the grammar's errors, which are
+/// PostgreSQL's syntax errors; the rest PostgreSQL reports when it runs.
 pub fn parse(text: &str) -> Parsed {
-    let parse = squawk_syntax::SourceFile::parse(text);
-    let errors = parse.errors().into_iter().map(|e| (e.message().to_string(), range!(e.range()))).collect();
-    let stmts = parse.tree().stmts().map(|s| Stmt { span: node_span(s.syntax()), op: lower(&s) }).collect();
+    let lexed = squawk_parser::LexedStr::new(text);
+    let output = squawk_parser::EntryPoint::SourceFile.parse(&lexed.to_input());
+    let mut builder = rowan::GreenNodeBuilder::new();
+    let mut errors: Vec<(String, Range<usize>)> = Vec::new();
+    lexed.intersperse_trivia(&output, &mut |step| match step {
+        squawk_parser::StrStep::Token { kind, text } => builder.token(rowan::SyntaxKind(kind.into()), text),
+        squawk_parser::StrStep::Enter { kind } => builder.start_node(rowan::SyntaxKind(kind.into())),
+        squawk_parser::StrStep::Exit => builder.finish_node(),
+        squawk_parser::StrStep::Error { msg, pos } => errors.push((msg.to_string(), pos..pos)),
+    });
+    errors.extend(lexed.errors().map(|(r, msg)| (msg.to_string(), r.start as usize..r.end as usize)));
+    errors.sort_by_key(|e| e.1.start);
+    let root = SyntaxNode::new_root(builder.finish());
+    let stmts = match ast::SourceFile::cast(root) {
+        Some(file) => file.stmts().map(|s| Stmt { span: node_span(s.syntax()), op: lower(&s) }).collect(),
+        None => Vec::new(),
+    };
     Parsed { stmts, errors }
 }
 
@@ -260,17 +280,27 @@ macro_rules! range {
         usize::from(r.start())..usize::from(r.end())
     }};
 }
-use range;
 
-/// The node's span without leading or trailing trivia.
+/// The node's span without leading or trailing trivia (comments, spaces).
 fn node_span(node: &SyntaxNode) -> Range<usize> {
-    let mut tokens = node.descendants_with_tokens().filter_map(|e| e.into_token()).filter(|t| !t.kind().is_trivia());
-    match tokens.next() {
-        Some(first) => {
-            let last = tokens.last().unwrap_or_else(|| first.clone());
-            usize::from(first.text_range().start())..usize::from(last.text_range().end())
+    let whole = range!(node.text_range());
+    let inside = |t: &squawk_syntax::SyntaxToken| {
+        let r = range!(t.text_range());
+        r.start >= whole.start && r.end <= whole.end
+    };
+    let mut first = node.first_token();
+    while let Some(t) = first.as_ref().filter(|t| t.kind().is_trivia() && inside(t)) {
+        first = t.next_token();
+    }
+    let mut last = node.last_token();
+    while let Some(t) = last.as_ref().filter(|t| t.kind().is_trivia() && inside(t)) {
+        last = t.prev_token();
+    }
+    match (first.filter(|t| inside(t)), last.filter(|t| inside(t))) {
+        (Some(f), Some(l)) if range!(f.text_range()).start <= range!(l.text_range()).end => {
+            range!(f.text_range()).start..range!(l.text_range()).end
         }
-        None => range!(node.text_range()),
+        _ => whole,
     }
 }
 
