@@ -211,3 +211,89 @@ proptest! {
         }
     }
 }
+
+/// A random schema change and its exact inverse, as one linear chain of
+/// revisions: `(upgrade, downgrade)` pairs whose names follow the conventions.
+fn ddl_chain(ops: &[(u8, u16)]) -> Vec<(String, String)> {
+    let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+    let mut out = Vec::new();
+    for (n, &(kind, pick)) in ops.iter().enumerate() {
+        let step = if tables.is_empty() { 0 } else { kind % 5 };
+        match step {
+            0 => {
+                let t = format!("items_{n}");
+                out.push((
+                    format!("CREATE TABLE {t} (id VARCHAR(26) NOT NULL, label VARCHAR(40), CONSTRAINT pk_{t} PRIMARY KEY (id));"),
+                    format!("DROP TABLE {t};"),
+                ));
+                tables.push((t, vec!["id".into(), "label".into()]));
+            }
+            1 => {
+                let k = pick as usize % tables.len();
+                let (t, cols) = &mut tables[k];
+                let c = format!("c{n}");
+                out.push((format!("ALTER TABLE {t} ADD COLUMN {c} VARCHAR(10) NOT NULL DEFAULT 'x';"), format!("ALTER TABLE {t} DROP COLUMN {c};")));
+                cols.push(c);
+            }
+            2 => {
+                let (t, cols) = &tables[pick as usize % tables.len()];
+                let c = &cols[pick as usize % cols.len()];
+                out.push((format!("CREATE INDEX ix_{t}_{c}_{n} ON {t} ({c});"), format!("DROP INDEX ix_{t}_{c}_{n};")));
+            }
+            3 => {
+                let (t, cols) = &tables[pick as usize % tables.len()];
+                let c = &cols[pick as usize % cols.len()];
+                out.push((
+                    format!("ALTER TABLE {t} ADD CONSTRAINT uq_{t}_{c}_{n} UNIQUE ({c});"),
+                    format!("ALTER TABLE {t} DROP CONSTRAINT uq_{t}_{c}_{n};"),
+                ));
+            }
+            _ => {
+                // `label` is the one column created without a default.
+                let (t, _) = &tables[pick as usize % tables.len()];
+                out.push((format!("ALTER TABLE {t} ALTER COLUMN label SET DEFAULT 'y';"), format!("ALTER TABLE {t} ALTER COLUMN label DROP DEFAULT;")));
+            }
+        }
+    }
+    // A column default set twice would make the second inverse wrong; keep
+    // the first of each.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(up, _)| !up.contains("SET DEFAULT") || seen.insert(up.clone()));
+    out
+}
+
+fn reversible_findings(chain: &[(String, String)]) -> Vec<String> {
+    let files: Vec<kiln_core::validate::InputFile> = chain
+        .iter()
+        .enumerate()
+        .map(|(i, (up, down))| {
+            let revises = if i == 0 { String::new() } else { format!("r{:04}", i - 1) };
+            let text = format!(
+                "-- step\n--\n-- Revision ID: r{i:04}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00\n\n-- kiln:upgrade\n{up}\n\n-- kiln:downgrade\n{down}\n"
+            );
+            kiln_core::validate::InputFile { name: format!("r{i:04}_step.sql"), bytes: text.into_bytes(), path: None, is_dir: false }
+        })
+        .collect();
+    let report = match kiln_core::validate::check_files(files, "m") {
+        Ok(set) => set.report,
+        Err(r) => r,
+    };
+    report.diagnostics.iter().filter(|d| d.code == "reversible").map(|d| d.message.clone()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Exact inverses are never reported; dropping one revision's downgrade
+    /// is always reported, against that revision.
+    #[test]
+    fn the_reversibility_check_finds_exactly_the_missing_inverse(ops in prop::collection::vec((any::<u8>(), any::<u16>()), 1..30), victim in any::<u16>()) {
+        let mut chain = ddl_chain(&ops);
+        prop_assert_eq!(reversible_findings(&chain), Vec::<String>::new());
+        let v = victim as usize % chain.len();
+        chain[v].1 = "SELECT 1;".into();
+        let found = reversible_findings(&chain);
+        prop_assert_eq!(found.len(), 1, "{:?}", found);
+        prop_assert!(found[0].contains(&format!("`r{v:04}`")), "{:?}", found);
+    }
+}

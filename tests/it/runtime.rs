@@ -51,7 +51,7 @@ fn every_target_form_moves_the_version_table_like_the_plan_says() {
     let url = fresh_db();
     let mut c = client(&url);
     let m = Migrator::new(VALID);
-    let mut expect = |c: &mut postgres::Client, cmd: Command, rows: &[&str]| {
+    let expect = |c: &mut postgres::Client, cmd: Command, rows: &[&str]| {
         m.run(c, &cmd).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
         assert_eq!(versions(c), rows, "after {cmd:?}");
     };
