@@ -224,3 +224,24 @@ fn tls_connections_with_sslmode_require() {
     let err = kiln::cli::connect(&plain).err().unwrap();
     assert!(err.contains("cannot connect"), "{err}");
 }
+
+#[test]
+fn check_dir_without_a_database_runs_the_build_checks() {
+    let lint = |rule: &str, kind: &str| format!("{}/tests/lint/{rule}/{kind}", env!("CARGO_MANIFEST_DIR"));
+    // The reference schema: clean.
+    let ok = kiln(&["check", "--dir", "migrations", "--deny-warnings"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("7 revision(s) checked, 0 warning(s)"), "{}", stdout(&ok));
+    // An error: the same rendered diagnostic as the build, and exit 1.
+    let bad = kiln(&["check", "--dir", &lint("index-name", "bad")]);
+    assert_eq!(bad.status.code(), Some(1));
+    let expected = std::fs::read_to_string(lint("index-name", "expected.txt")).unwrap();
+    let first_line = expected.lines().next().unwrap();
+    assert!(stderr(&bad).contains(first_line), "{}", stderr(&bad));
+    // A warning passes, unless warnings are denied.
+    let warn = kiln(&["check", "--dir", &lint("index-concurrently", "bad")]);
+    assert_eq!(warn.status.code(), Some(0), "{}", stderr(&warn));
+    assert!(stderr(&warn).contains("warning[kiln::index-concurrently]"), "{}", stderr(&warn));
+    let denied = kiln(&["check", "--dir", &lint("index-concurrently", "bad"), "--deny-warnings"]);
+    assert_eq!(denied.status.code(), Some(1));
+}
