@@ -165,7 +165,7 @@ impl Emitter<'_> {
             // Statement findings are allowed by a comment in the statement's
             // scope; revision-wide ones by a comment anywhere in the file.
             let allowed = allows.iter().any(|(at, names)| {
-                names.contains(&f.rule) && scope.as_ref().map_or(true, |s| at.start >= s.start && at.start < s.end)
+                names.contains(&f.rule) && scope.as_ref().is_none_or(|s| at.start >= s.start && at.start < s.end)
             });
             if allowed {
                 continue;

@@ -344,9 +344,7 @@ impl Model {
             }
             for i in &t.indexes {
                 let ik: Rc<str> = index_key(&key, &i.name).into();
-                if !self.index_owner.contains_key(&ik) {
-                    self.index_owner.insert(ik, key.clone());
-                }
+                self.index_owner.entry(ik).or_insert_with(|| key.clone());
             }
             self.note(&key);
         }
