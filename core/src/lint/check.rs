@@ -254,25 +254,23 @@ impl Ctx<'_> {
     }
 
     /// True when `key` existed before this revision (or is unknown and no
-    /// statement of this revision could have created it).
+    /// statement of this revision could have created it); `None` when a
+    /// statement kiln could not follow may have created it.
     fn existing(&self, model: &Model, key: &str) -> Option<bool> {
-        self.existing_at_all(model, key)
-    }
-
-    /// [`Ctx::existing`] for safety rules: `Some(false)` in a downgrade.
-    fn live(&self, model: &Model, key: &str) -> Option<bool> {
-        if self.safety() {
-            self.existing_at_all(model, key)
-        } else {
-            Some(false)
-        }
-    }
-
-    fn existing_at_all(&self, model: &Model, key: &str) -> Option<bool> {
         match model.table(key) {
             Some(t) => Some(t.created_in != self.rev),
             None if self.opaque_here => None,
             None => Some(true),
+        }
+    }
+
+    /// [`Ctx::existing`] for the live-database safety rules, which look at
+    /// upgrades only: always `Some(false)` in a downgrade.
+    fn live(&self, model: &Model, key: &str) -> Option<bool> {
+        if self.safety() {
+            self.existing(model, key)
+        } else {
+            Some(false)
         }
     }
 }

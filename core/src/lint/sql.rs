@@ -318,6 +318,12 @@ fn tokens(node: &SyntaxNode) -> impl Iterator<Item = squawk_syntax::SyntaxToken>
 }
 
 fn ident(node: &SyntaxNode) -> Ident {
+    // Most names are one token: no need to walk the subtree.
+    if let (Some(first), Some(last)) = (node.first_token(), node.last_token()) {
+        if first == last {
+            return Ident { value: fold(first.text()), span: range!(first.text_range()) };
+        }
+    }
     let text: String = tokens(node).map(|t| t.text().to_string()).collect();
     Ident { value: fold(&text), span: node_span(node) }
 }
@@ -509,7 +515,8 @@ fn column_def(node: &SyntaxNode, name: Option<SyntaxNode>, ty: Option<SyntaxNode
     let name = ident(&name?);
     let ty = ty.map(|t| type_ref(&t));
     let mut def = ColumnDef { name, ty, not_null: false, default: None, generated: false, constraints: Vec::new(), span: node_span(node) };
-    for c in node.descendants().filter_map(ast::Constraint::cast) {
+    // Column constraints are the definition's direct children.
+    for c in node.children().filter_map(ast::Constraint::cast) {
         match &c {
             ast::Constraint::NotNullConstraint(_) | ast::Constraint::PrimaryKeyConstraint(_) => def.not_null = true,
             ast::Constraint::DefaultConstraint(d) => def.default = d.expr().map(|e| default_expr(e.syntax())),
