@@ -842,3 +842,41 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod valid_postgresql {
+    /// Valid PostgreSQL that migrations use and kiln does not model must
+    /// parse without a syntax error (the build must not break on it).
+    #[test]
+    fn extension_and_procedural_syntax_parses() {
+        for sql in [
+            "CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA public",
+            "CREATE EXTENSION IF NOT EXISTS postgis",
+            "CREATE TABLE places (id VARCHAR(26) NOT NULL, at geometry(Point, 4326), tags text[] NOT NULL DEFAULT '{}')",
+            "CREATE TYPE job_status AS ENUM ('todo', 'doing', 'failed')",
+            "ALTER TYPE job_status ADD VALUE IF NOT EXISTS 'cancelled' AFTER 'failed'",
+            "CREATE INDEX CONCURRENTLY ix_places_name ON places USING gin (name gin_trgm_ops)",
+            "CREATE INDEX ix_events_at ON events USING brin (at) WITH (pages_per_range = 32)",
+            "ALTER TABLE bookings ADD CONSTRAINT ex_bookings_room EXCLUDE USING gist (room_id WITH =, during WITH &&)",
+            "CREATE TABLE events (id VARCHAR(26) NOT NULL, at TIMESTAMPTZ NOT NULL) PARTITION BY RANGE (at)",
+            "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+            "CREATE MATERIALIZED VIEW daily AS SELECT date_trunc('day', at) AS day, count(*) FROM events GROUP BY 1 WITH NO DATA",
+            "CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN NEW.updated_at := now(); RETURN NEW; END $fn$",
+            "CREATE TRIGGER trg_users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch()",
+            "CREATE POLICY p_users_self ON users USING (id = current_setting('app.user_id'))",
+            "ALTER TABLE users ENABLE ROW LEVEL SECURITY",
+            "COMMENT ON COLUMN users.email IS 'lower-cased'",
+            "GRANT SELECT, INSERT ON users TO app_rw",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app') THEN CREATE ROLE app; END IF; END $$",
+            "SELECT pg_advisory_xact_lock(42)",
+            "ALTER TABLE users ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', email)) STORED",
+            "ALTER TABLE users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY",
+            "CREATE UNIQUE INDEX uq_users_email ON users (lower(email)) WHERE deleted_at IS NULL",
+            "INSERT INTO plans (id, name) VALUES ('01HX', 'free') ON CONFLICT (id) DO NOTHING",
+        ] {
+            let parsed = super::parse(sql);
+            assert!(parsed.errors.is_empty(), "{sql}: {:?}", parsed.errors);
+            assert_eq!(parsed.stmts.len(), 1, "{sql}");
+        }
+    }
+}
