@@ -58,9 +58,13 @@ pub fn generate_into(manifest_dir: &Path, dir: &Path, out_file: &Path) -> Result
     println!("cargo:rerun-if-changed={}", full.display());
     let display = dir.to_string_lossy().trim_end_matches('/').to_string();
     let set = load_dir(&full, &display).map_err(|report| report.render())?;
+    // Cargo shows one `cargo:warning` per line: the rendered diagnostic,
+    // source line and caret included, line by line.
     for d in &set.report.diagnostics {
         if d.severity == Severity::Warning {
-            println!("cargo:warning={d}");
+            for line in d.render(&set.report.sources).lines() {
+                println!("cargo:warning={line}");
+            }
         }
     }
     for r in &set.revisions {

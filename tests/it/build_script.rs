@@ -107,4 +107,30 @@ fn a_users_build_script_embeds_validates_and_rebuilds_exactly_when_needed() {
     std::fs::remove_file(s.dir.join("migrations/dddd00000004_four.sql")).unwrap();
     assert!(s.build().0);
     assert_eq!(s.run().len(), 3);
+
+    // The schema linter runs in the same build: a warning is shown with its
+    // place and the build goes on; a convention error fails it.
+    let table = |name: &str| {
+        crate::pg::revision(
+            "dddd00000004",
+            &["cccc00000003"],
+            "",
+            &format!("CREATE TABLE {name} (id VARCHAR(26) NOT NULL, CONSTRAINT pk_{name} PRIMARY KEY (id));"),
+            Some(&format!("DROP TABLE {name};")),
+        )
+        .1
+    };
+    s.write("dddd00000004_four.sql", &table("teams"));
+    s.write(
+        "eeee00000005_five.sql",
+        &crate::pg::revision("eeee00000005", &["dddd00000004"], "", "CREATE INDEX ix_teams_id ON teams (id);", Some("DROP INDEX ix_teams_id;")).1,
+    );
+    let (ok, log) = s.build();
+    assert!(ok, "{log}");
+    assert!(log.contains("warning[kiln::index-concurrently]: `CREATE INDEX` on existing table `teams`"), "{log}");
+    assert!(log.contains("--> migrations/eeee00000005_five.sql:8:1"), "{log}");
+    s.write("dddd00000004_four.sql", &table("team"));
+    let (ok, log) = s.build();
+    assert!(!ok);
+    assert!(log.contains("error[kiln::table-name]: table name `team` is not plural"), "{log}");
 }
