@@ -557,7 +557,10 @@ fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
     let dir = args.dir.clone().unwrap_or_else(|| "migrations".into());
     let message = args.message.clone().ok_or("`-m <message>` is required")?;
     // Several heads are what `merge` is for, and `revision --head` may start a branch.
-    let set = kiln_core::validate::load_dir_with(std::path::Path::new(&dir), &dir, |c| c.allow_multiple_heads = true)
+    let set = kiln_core::validate::load_dir_with(std::path::Path::new(&dir), &dir, |c| {
+        c.allow_multiple_heads = true;
+        c.lint = false;
+    })
         .map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
     let g = &set.graph;
     let parents: Vec<String> = if command == "merge" {

@@ -32,7 +32,7 @@ use crate::lint::{self, Level};
 pub const CONFIG_FILE: &str = "kiln.toml";
 
 /// Settings for validating a migrations directory.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Accept several heads even without branch labels.
     pub allow_multiple_heads: bool,
@@ -42,6 +42,17 @@ pub struct Config {
     pub revision_id_pattern: Option<IdPattern>,
     /// Lint levels set under `[lints]`, overriding each rule's default.
     pub lints: Vec<(&'static str, Level)>,
+    /// Run the SQL lint pass (true unless a caller turns it off: `kiln
+    /// revision` and `kiln merge` only need the graph, and the benchmark
+    /// measures validation without it). Not a `kiln.toml` key: a project
+    /// sets rule levels, it does not switch its checks off.
+    pub lint: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { allow_multiple_heads: false, allow_multiple_bases: false, revision_id_pattern: None, lints: Vec::new(), lint: true }
+    }
 }
 
 impl Config {

@@ -197,118 +197,135 @@ pub fn check_files_with(mut files: Vec<InputFile>, display_dir: &str, adjust: im
     adjust(&mut config);
 
     let mut parsed: Vec<LoadedRevision> = Vec::new();
-    // Ids of files that failed to parse, recovered as well as possible, so
-    // that revisions naming them are not also reported as missing a parent.
-    let mut unparsed_ids: Vec<String> = Vec::new();
-    let mut parse_failed = false;
-    for f in &files {
-        if is_ignored(&f.name) || (f.name == CONFIG_FILE && !f.is_dir) {
-            continue;
-        }
-        if f.is_dir {
-            report.diagnostics.push(
-                Diagnostic::error("bad-file-name", format!("unexpected directory `{}`", display(&f.name)))
-                    .with_help("kiln reads revisions from the migrations directory itself; move them up, or move this directory out"),
-            );
-            continue;
-        }
-        let Some(stem) = f.name.strip_suffix(".sql") else {
-            report.diagnostics.push(
-                Diagnostic::error("bad-file-name", format!("unexpected file `{}` in the migrations directory", display(&f.name)))
-                    .with_help("revision files are named `<revision>_<slug>.sql`; rename it, or move it out (hidden files and kiln.toml are allowed)"),
-            );
-            continue;
-        };
-        let (text, bom_len) = match std::str::from_utf8(&f.bytes) {
-            Ok(t) => match t.strip_prefix('\u{feff}') {
-                Some(rest) => (rest.to_string(), 3),
-                None => (t.to_string(), 0),
-            },
-            Err(e) => {
-                report.diagnostics.push(
-                    Diagnostic::error(
-                        "not-utf8",
-                        format!("`{}` is not valid UTF-8 (first bad byte at offset {})", display(&f.name), e.valid_up_to()),
-                    )
-                    .with_help("save the file as UTF-8"),
-                );
-                parse_failed = true;
-                unparsed_ids.push(stem.split('_').next().unwrap_or(stem).to_string());
+    // While this thread reads the files and checks the graph, a second one
+    // parses their SQL for the lint pass (see `lint::Pipeline`).
+    let (graph, history, sql) = std::thread::scope(|scope| {
+        #[cfg(feature = "lint")]
+        let sql = crate::lint::Pipeline::start(scope, config.lint);
+        #[cfg(not(feature = "lint"))]
+        let _ = scope;
+        // Ids of files that failed to parse, recovered as well as possible, so
+        // that revisions naming them are not also reported as missing a parent.
+        let mut unparsed_ids: Vec<String> = Vec::new();
+        let mut parse_failed = false;
+        for f in &files {
+            if is_ignored(&f.name) || (f.name == CONFIG_FILE && !f.is_dir) {
                 continue;
             }
-        };
-        let file = report.sources.add(SourceFile::new(display(&f.name), f.path.clone(), text.clone()));
-        let name_ok = stem.contains('_') && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !name_ok {
-            report.diagnostics.push(
-                Diagnostic::error("bad-file-name", format!("file name `{}` is not `<revision>_<slug>.sql`", f.name))
-                    .at(file, 0..0)
-                    .with_help("name it after its `Revision ID` and message, such as `7fbe65eaef1b_create_teams_table.sql` (slug: lowercase letters, digits, `_`)"),
-            );
-        }
-        match parse_revision(&text, file) {
-            Ok(rev) => {
-                let id = &rev.id.value;
-                let slug = stem.strip_prefix(id.as_str()).and_then(|s| s.strip_prefix('_'));
-                match slug {
-                    Some(slug) if is_valid_slug(slug) => {}
-                    Some(slug) if name_ok => report.diagnostics.push(
-                        Diagnostic::error("bad-file-name", format!("slug `{slug}` in `{}` is not lowercase snake_case", f.name))
-                            .at(file, 0..0)
-                            .with_help(format!("rename the file to `{id}_{}.sql`", crate::parse::slugify(slug))),
-                    ),
-                    Some(_) => {}
-                    None => {
-                        let file_id = stem.split('_').next().unwrap_or(stem);
-                        report.diagnostics.push(
-                            Diagnostic::error(
-                                "id-mismatch",
-                                format!("file name says revision `{file_id}` but the header says `{id}`"),
-                            )
-                            .at(file, rev.id.span.clone())
-                            .with_help(format!(
-                                "rename the file to `{id}_{}.sql`, or fix `Revision ID`",
-                                crate::parse::slugify(&rev.message)
-                            )),
-                        );
-                    }
+            if f.is_dir {
+                report.diagnostics.push(
+                    Diagnostic::error("bad-file-name", format!("unexpected directory `{}`", display(&f.name)))
+                        .with_help("kiln reads revisions from the migrations directory itself; move them up, or move this directory out"),
+                );
+                continue;
+            }
+            let Some(stem) = f.name.strip_suffix(".sql") else {
+                report.diagnostics.push(
+                    Diagnostic::error("bad-file-name", format!("unexpected file `{}` in the migrations directory", display(&f.name)))
+                        .with_help("revision files are named `<revision>_<slug>.sql`; rename it, or move it out (hidden files and kiln.toml are allowed)"),
+                );
+                continue;
+            };
+            let (text, bom_len) = match std::str::from_utf8(&f.bytes) {
+                Ok(t) => match t.strip_prefix('\u{feff}') {
+                    Some(rest) => (rest.to_string(), 3),
+                    None => (t.to_string(), 0),
+                },
+                Err(e) => {
+                    report.diagnostics.push(
+                        Diagnostic::error(
+                            "not-utf8",
+                            format!("`{}` is not valid UTF-8 (first bad byte at offset {})", display(&f.name), e.valid_up_to()),
+                        )
+                        .with_help("save the file as UTF-8"),
+                    );
+                    parse_failed = true;
+                    unparsed_ids.push(stem.split('_').next().unwrap_or(stem).to_string());
+                    continue;
                 }
-                if let Some(pattern) = &config.revision_id_pattern {
-                    if !pattern.matches(id) {
-                        report.diagnostics.push(
-                            Diagnostic::error("id-pattern", format!("revision id `{id}` does not match `{}`", pattern.as_str()))
+            };
+            let file = report.sources.add(SourceFile::new(display(&f.name), f.path.clone(), text.clone()));
+            let name_ok = stem.contains('_') && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !name_ok {
+                report.diagnostics.push(
+                    Diagnostic::error("bad-file-name", format!("file name `{}` is not `<revision>_<slug>.sql`", f.name))
+                        .at(file, 0..0)
+                        .with_help("name it after its `Revision ID` and message, such as `7fbe65eaef1b_create_teams_table.sql` (slug: lowercase letters, digits, `_`)"),
+                );
+            }
+            match parse_revision(&text, file) {
+                Ok(rev) => {
+                    let id = &rev.id.value;
+                    let slug = stem.strip_prefix(id.as_str()).and_then(|s| s.strip_prefix('_'));
+                    match slug {
+                        Some(slug) if is_valid_slug(slug) => {}
+                        Some(slug) if name_ok => report.diagnostics.push(
+                            Diagnostic::error("bad-file-name", format!("slug `{slug}` in `{}` is not lowercase snake_case", f.name))
+                                .at(file, 0..0)
+                                .with_help(format!("rename the file to `{id}_{}.sql`", crate::parse::slugify(slug))),
+                        ),
+                        Some(_) => {}
+                        None => {
+                            let file_id = stem.split('_').next().unwrap_or(stem);
+                            report.diagnostics.push(
+                                Diagnostic::error(
+                                    "id-mismatch",
+                                    format!("file name says revision `{file_id}` but the header says `{id}`"),
+                                )
                                 .at(file, rev.id.span.clone())
-                                .with_help("kiln.toml sets `revision_id_pattern`; give the revision an id of that form"),
-                        );
+                                .with_help(format!(
+                                    "rename the file to `{id}_{}.sql`, or fix `Revision ID`",
+                                    crate::parse::slugify(&rev.message)
+                                )),
+                            );
+                        }
                     }
+                    if let Some(pattern) = &config.revision_id_pattern {
+                        if !pattern.matches(id) {
+                            report.diagnostics.push(
+                                Diagnostic::error("id-pattern", format!("revision id `{id}` does not match `{}`", pattern.as_str()))
+                                    .at(file, rev.id.span.clone())
+                                    .with_help("kiln.toml sets `revision_id_pattern`; give the revision an id of that form"),
+                            );
+                        }
+                    }
+                    #[cfg(feature = "lint")]
+                    sql.send(parsed.len(), &text, &rev.upgrade, rev.downgrade.as_ref());
+                    parsed.push(LoadedRevision {
+                        file,
+                        file_name: f.name.clone(),
+                        path: f.path.clone(),
+                        slug: slug.unwrap_or("").to_string(),
+                        checksum: checksum(&text),
+                        source: if bom_len > 0 { format!("\u{feff}{text}") } else { text },
+                        parsed: rev,
+                        bom_len,
+                    });
                 }
-                parsed.push(LoadedRevision {
-                    file,
-                    file_name: f.name.clone(),
-                    path: f.path.clone(),
-                    slug: slug.unwrap_or("").to_string(),
-                    checksum: checksum(&text),
-                    source: if bom_len > 0 { format!("\u{feff}{text}") } else { text },
-                    parsed: rev,
-                    bom_len,
-                });
-            }
-            Err(errors) => {
-                report.diagnostics.extend(errors);
-                parse_failed = true;
-                unparsed_ids.push(recover_id(&text).unwrap_or_else(|| stem.split('_').next().unwrap_or(stem).to_string()));
+                Err(errors) => {
+                    report.diagnostics.extend(errors);
+                    parse_failed = true;
+                    unparsed_ids.push(recover_id(&text).unwrap_or_else(|| stem.split('_').next().unwrap_or(stem).to_string()));
+                }
             }
         }
-    }
 
-    let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
+        let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
+        let history = graph.as_ref().filter(|_| !report.has_errors()).map(Graph::history_order);
+        #[cfg(feature = "lint")]
+        let sql = sql.finish(parsed.len());
+        #[cfg(not(feature = "lint"))]
+        let sql = ();
+        (graph, history, sql)
+    });
     #[cfg(feature = "lint")]
-    if let Some(graph) = graph.as_ref().filter(|_| !report.has_errors()) {
-        crate::lint::lint(&parsed, graph, &config, &mut report);
+    if let (Some(graph), Some(sql)) = (graph.as_ref().filter(|_| !report.has_errors()), &sql) {
+        crate::lint::lint(&parsed, sql, graph, &config, &mut report);
     }
-    match graph {
-        Some(graph) if !report.has_errors() => {
-            let history = graph.history_order();
+    #[cfg(not(feature = "lint"))]
+    let () = sql;
+    match (graph, history) {
+        (Some(graph), Some(history)) if !report.has_errors() => {
             Ok(RevisionSet { display_dir: display_dir.to_string(), config, revisions: parsed, graph, history, report })
         }
         _ => Err(report),

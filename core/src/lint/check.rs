@@ -49,7 +49,8 @@ struct Section {
     parsed: Parsed,
 }
 
-struct Parsedrev {
+/// One revision's sections, parsed.
+pub(crate) struct Parsedrev {
     upgrade: Section,
     downgrade: Option<Section>,
 }
@@ -58,14 +59,72 @@ fn text_of(r: &LoadedRevision) -> &str {
     &r.source[r.bom_len..]
 }
 
-fn parse_revision(r: &LoadedRevision) -> Parsedrev {
-    let text = text_of(r);
+fn parse_sections(text: &str, upgrade: &Range<usize>, downgrade: Option<&Range<usize>>) -> Parsedrev {
     let section = |range: &Range<usize>| Section { start: range.start, parsed: sql::parse(&text[range.clone()]) };
-    Parsedrev { upgrade: section(&r.parsed.upgrade), downgrade: r.parsed.downgrade.as_ref().map(section) }
+    Parsedrev { upgrade: section(upgrade), downgrade: downgrade.map(section) }
+}
+
+fn parse_revision(r: &LoadedRevision) -> Parsedrev {
+    parse_sections(text_of(r), &r.parsed.upgrade, r.parsed.downgrade.as_ref())
+}
+
+/// One revision's SQL to parse: its index, BOM-less text and section ranges.
+type Job = (usize, String, Range<usize>, Option<Range<usize>>);
+
+fn next_job(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) -> Option<Job> {
+    let queue = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    queue.recv().ok()
+}
+
+fn run_job((i, text, up, down): Job) -> (usize, Parsedrev) {
+    (i, parse_sections(&text, &up, down.as_ref()))
+}
+
+/// Parses revisions' SQL on a second thread while validation reads the
+/// next files and checks the graph; then the validating thread helps with
+/// what is left. The build machine's other core does most of the parsing.
+pub(crate) struct Pipeline<'scope> {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    queue: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>,
+    worker: Option<std::thread::ScopedJoinHandle<'scope, Vec<(usize, Parsedrev)>>>,
+}
+
+impl<'scope> Pipeline<'scope> {
+    /// Starts the worker (none when `on` is false).
+    pub(crate) fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>, on: bool) -> Pipeline<'scope> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        if !on {
+            return Pipeline { jobs: None, queue, worker: None };
+        }
+        let q = queue.clone();
+        let worker = scope.spawn(move || std::iter::from_fn(|| next_job(&q)).map(run_job).collect());
+        Pipeline { jobs: Some(tx), queue, worker: Some(worker) }
+    }
+
+    /// Queues revision number `index` (its BOM-less text and section ranges).
+    pub(crate) fn send(&self, index: usize, text: &str, upgrade: &Range<usize>, downgrade: Option<&Range<usize>>) {
+        if let Some(jobs) = &self.jobs {
+            // Sending only fails once the worker is gone, and it only
+            // stops when the sender is dropped.
+            let _ = jobs.send((index, text.to_string(), upgrade.clone(), downgrade.cloned()));
+        }
+    }
+
+    /// Parses what is still queued on this thread too, then waits for the
+    /// worker; the parsed revisions in index order, or `None` when the
+    /// pipeline was off or a revision is missing.
+    pub(crate) fn finish(mut self, count: usize) -> Option<Vec<Parsedrev>> {
+        drop(self.jobs.take());
+        let mut done: Vec<(usize, Parsedrev)> = std::iter::from_fn(|| next_job(&self.queue)).map(run_job).collect();
+        done.extend(self.worker.take()?.join().expect("the SQL parser does not panic"));
+        done.sort_by_key(|(i, _)| *i);
+        (done.len() == count && done.iter().enumerate().all(|(n, (i, _))| n == *i)).then(|| done.into_iter().map(|(_, p)| p).collect())
+    }
 }
 
 /// Parses every revision, on several threads when there are many.
-fn parse_all(revs: &[LoadedRevision]) -> Vec<Parsedrev> {
+pub(crate) fn parse_all(revs: &[LoadedRevision]) -> Vec<Parsedrev> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if revs.len() < 64 || threads < 2 {
         return revs.iter().map(parse_revision).collect();
@@ -107,9 +166,9 @@ fn graph_order(graph: &Graph, n: usize) -> (Vec<RevIdx>, Vec<Vec<RevIdx>>) {
     (order, deps)
 }
 
-/// Runs the lint pass, adding diagnostics to `report`.
-pub(crate) fn lint(revs: &[LoadedRevision], graph: &Graph, config: &Config, report: &mut Report) {
-    let parsed = parse_all(revs);
+/// Runs the lint pass over revisions parsed by [`parse_all`], adding
+/// diagnostics to `report`.
+pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph, config: &Config, report: &mut Report) {
     let (order, deps) = graph_order(graph, revs.len());
     let mut uses: Vec<usize> = vec![0; revs.len()];
     for d in &deps {

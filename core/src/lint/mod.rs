@@ -24,7 +24,7 @@ pub mod names;
 pub mod sql;
 
 #[cfg(feature = "lint")]
-pub(crate) use check::lint;
+pub(crate) use check::{lint, parse_all, Pipeline};
 
 /// Runs the lint pass alone over a set that already passed validation (as
 /// [`crate::validate::load_dir`] does), returning its findings: for
@@ -32,7 +32,7 @@ pub(crate) use check::lint;
 #[cfg(feature = "lint")]
 pub fn check(set: &crate::validate::RevisionSet) -> crate::diagnostic::Report {
     let mut report = crate::diagnostic::Report { sources: set.report.sources.clone(), ..Default::default() };
-    lint(&set.revisions, &set.graph, &set.config, &mut report);
+    lint(&set.revisions, &parse_all(&set.revisions), &set.graph, &set.config, &mut report);
     report
 }
 
