@@ -58,7 +58,7 @@ options:
   --single-transaction      run the whole upgrade in one transaction
   --allow-unknown           accept a database at a revision this binary does not know
   --ignore-drift            warn instead of failing on edited applied revisions
-  --deny-warnings           `check --dir`: fail on lint warnings too
+  --deny-warnings           `check --dir`: fail on lint warnings too (--format json: one object per finding)
   -v, --verbose             more detail
 ";
 
@@ -202,16 +202,45 @@ fn lint_dir(args: &Args) -> Result<i32, String> {
         }
         Err(report) => (report, None),
     };
-    for d in &report.diagnostics {
-        eprintln!("{}\n", d.render(&report.sources));
-    }
     let errors = report.diagnostics.iter().filter(|d| d.severity == kiln_core::Severity::Error).count();
     let warnings = report.diagnostics.len() - errors;
-    match revisions {
-        Some(n) => println!("{dir}: {n} revision(s) checked, {warnings} warning(s)"),
-        None => println!("{dir}: {errors} error(s), {warnings} warning(s)"),
+    if args.json {
+        println!("{}", diagnostics_json(&report));
+    } else {
+        for d in &report.diagnostics {
+            eprintln!("{}\n", d.render(&report.sources));
+        }
+        match revisions {
+            Some(n) => println!("{dir}: {n} revision(s) checked, {warnings} warning(s)"),
+            None => println!("{dir}: {errors} error(s), {warnings} warning(s)"),
+        }
     }
     Ok(if errors > 0 || (args.deny_warnings && warnings > 0) { 1 } else { 0 })
+}
+
+/// Diagnostics as a JSON array, one object per finding, for CI annotations:
+/// `severity`, `code`, `message`, `file`, `line`, `column` (1-based; null
+/// without a location) and `help`.
+fn diagnostics_json(report: &kiln_core::Report) -> String {
+    let items: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let place = d.location.as_ref().and_then(|l| report.sources.get(l.file).map(|f| (f, f.line_col(l.span.start))));
+            let (file, line, column) = match place {
+                Some((f, (line, col))) => (json_string(&f.display), line.to_string(), col.to_string()),
+                None => ("null".into(), "null".into(), "null".into()),
+            };
+            let severity = if d.severity == kiln_core::Severity::Error { "error" } else { "warning" };
+            format!(
+                "{{\"severity\":\"{severity}\",\"code\":{},\"message\":{},\"file\":{file},\"line\":{line},\"column\":{column},\"help\":{}}}",
+                json_string(d.code),
+                json_string(&d.message),
+                d.help.as_deref().map_or("null".into(), json_string)
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
 }
 
 fn load(embedded: Option<Migrations>, args: &Args) -> Result<Migrations, String> {

@@ -244,4 +244,13 @@ fn check_dir_without_a_database_runs_the_build_checks() {
     assert!(stderr(&warn).contains("warning[kiln::index-concurrently]"), "{}", stderr(&warn));
     let denied = kiln(&["check", "--dir", &lint("index-concurrently", "bad"), "--deny-warnings"]);
     assert_eq!(denied.status.code(), Some(1));
+    // JSON for CI annotations: the same finding, with its place.
+    let json = kiln(&["check", "--dir", &lint("index-name", "bad"), "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let d = &v[0];
+    assert_eq!((d["severity"].as_str(), d["code"].as_str()), (Some("error"), Some("index-name")));
+    assert!(d["file"].as_str().unwrap().ends_with("b2c3d4e5f6a7_create_teams_table.sql"), "{v}");
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(13), Some(14)));
+    assert_eq!(d["help"].as_str(), Some("name it `ix_teams_name`: `ix_<table>_<column>[_<column>...]`"));
 }
