@@ -563,26 +563,18 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                             );
                         }
                     }
-                    Action::DropColumn(c) => {
-                        if live == Some(true) && !added_here(t, &c.value, ctx.rev) {
-                            ctx.push(
-                                Finding::new("drop-column-or-table", span.clone(), format!("dropping column `{bare}.{}` breaks code that still reads it, and its data is gone", c.value))
-                                    .help("stop using the column in code and deploy that first; then drop it in a later revision"),
-                            );
-                        }
-                    }
-                    Action::RenameColumn(from, to) => {
-                        if live == Some(true) && !added_here(t, &from.value, ctx.rev) {
-                            ctx.push(
-                                Finding::new(
-                                    "rename-column-or-table",
-                                    span.clone(),
-                                    format!("renaming column `{bare}.{}` to `{}` breaks running code that uses the old name", from.value, to.value),
-                                )
-                                .help("expand and contract: add the new column, write both, move readers over, then drop the old one"),
-                            );
-                        }
-                    }
+                    Action::DropColumn(c) if live == Some(true) && !added_here(t, &c.value, ctx.rev) => ctx.push(
+                        Finding::new("drop-column-or-table", span.clone(), format!("dropping column `{bare}.{}` breaks code that still reads it, and its data is gone", c.value))
+                            .help("stop using the column in code and deploy that first; then drop it in a later revision"),
+                    ),
+                    Action::RenameColumn(from, to) if live == Some(true) && !added_here(t, &from.value, ctx.rev) => ctx.push(
+                        Finding::new(
+                            "rename-column-or-table",
+                            span.clone(),
+                            format!("renaming column `{bare}.{}` to `{}` breaks running code that uses the old name", from.value, to.value),
+                        )
+                        .help("expand and contract: add the new column, write both, move readers over, then drop the old one"),
+                    ),
                     Action::RenameTable(to) => {
                         table_name(&to.value, to.span.clone(), ctx);
                         if live == Some(true) {
