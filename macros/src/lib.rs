@@ -10,7 +10,11 @@
 //! `NAME`). Validation and the generated table are exactly those of
 //! `kiln_core::build::migrations`: both call kiln-core.
 //!
-//! **Limit**: rustc tracks every embedded file (edits rebuild), but a macro
+//! Lint warnings appear as rustc `deprecated` warnings whose note is kiln's
+//! diagnostic (the only way a macro can warn on stable Rust).
+//!
+//! **Limit**: rustc tracks every embedded file and an existing `kiln.toml`
+//! (edits rebuild), but a macro
 //! cannot ask to be re-run when a *new* file appears. Touch the calling file,
 //! or add a `build.rs` with `println!("cargo:rerun-if-changed=migrations");`
 //! (or use the build-script path, which has no such limit).
@@ -71,7 +75,50 @@ fn expand(input: proc_macro2::TokenStream) -> Result<proc_macro2::TokenStream, V
             .map(|d| d.render(&report.sources).trim_end().to_string())
             .collect::<Vec<_>>()
     })?;
-    kiln_core::codegen::generate(&set).map_err(|e| vec![e])
+    let table = kiln_core::codegen::generate(&set).map_err(|e| vec![e])?;
+    let warnings: Vec<String> = set
+        .report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == kiln_core::Severity::Warning)
+        .map(|d| d.render(&set.report.sources).trim_end().to_string())
+        .collect();
+    // rustc rebuilds when an `include_bytes!` file changes: so an edit to
+    // kiln.toml (a lint level) is seen like an edit to a revision.
+    let config = path.join(kiln_core::config::CONFIG_FILE);
+    let config = config.is_file().then(|| config.canonicalize().unwrap_or(config));
+    Ok(wrap(table, &warnings, config.as_deref()))
+}
+
+/// The table, in a block that also tracks `kiln.toml` and carries the
+/// warnings. Stable Rust gives proc-macros no warning API: each lint
+/// warning becomes the note of a `#[deprecated]` constant that the block
+/// uses, so rustc prints it as a warning (`#[allow(deprecated)]` on the
+/// item silences it).
+fn wrap(table: proc_macro2::TokenStream, warnings: &[String], config: Option<&std::path::Path>) -> proc_macro2::TokenStream {
+    let config = config.and_then(|p| p.to_str());
+    if warnings.is_empty() && config.is_none() {
+        return table;
+    }
+    let mut body = proc_macro2::TokenStream::new();
+    if let Some(path) = config {
+        let item: proc_macro2::TokenStream =
+            format!("const _: &[u8] = ::core::include_bytes!({});", Literal::string(path)).parse().expect("valid tokens");
+        body.extend(item);
+    }
+    for w in warnings {
+        let note = Literal::string(&format!("kiln found a problem in the migrations directory\n{w}"));
+        let item: proc_macro2::TokenStream =
+            format!("#[deprecated(note = {note})] #[allow(non_upper_case_globals)] const kiln_lint: () = (); let _ = kiln_lint;")
+                .parse()
+                .expect("valid tokens");
+        body.extend(item.into_iter().map(|mut t| {
+            t.set_span(Span::call_site());
+            t
+        }));
+    }
+    body.extend(table);
+    proc_macro2::TokenStream::from(TokenTree::Group(proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body)))
 }
 
 fn string_argument(input: proc_macro2::TokenStream) -> Result<String, String> {
