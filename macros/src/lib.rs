@@ -14,10 +14,10 @@
 //! diagnostic (the only way a macro can warn on stable Rust).
 //!
 //! **Limit**: rustc tracks every embedded file and an existing `kiln.toml`
-//! (edits rebuild), but a macro
-//! cannot ask to be re-run when a *new* file appears. Touch the calling file,
-//! or add a `build.rs` with `println!("cargo:rerun-if-changed=migrations");`
-//! (or use the build-script path, which has no such limit).
+//! (edits rebuild), but a macro cannot ask to be re-run when a *new* file
+//! appears. Touch the calling file, or add a `build.rs` with
+//! `println!("cargo:rerun-if-changed=migrations");` (or use the build-script
+//! path, which has no such limit).
 
 #![deny(missing_docs)]
 
