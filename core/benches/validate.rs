@@ -46,10 +46,10 @@ pub fn generate_dir(dir: &Path, n: usize) {
     }
 }
 
+/// What a build script does: validate (lint included) and render the file.
 fn validate_and_generate(dir: &Path) -> usize {
-    let set = kiln_core::load_dir(dir, "migrations").unwrap_or_else(|r| panic!("{}", r.render()));
-    let tokens = codegen::generate(&set).unwrap();
-    codegen::render_file(&set, &tokens).len()
+    let (_, text) = kiln_core::build::validate_and_render(dir, "migrations", |_| {}).unwrap_or_else(|r| panic!("{r}"));
+    text.len()
 }
 
 /// Where the time goes for one directory: load+validate, generate, render.
@@ -116,9 +116,10 @@ fn main() {
     }
 }
 
-/// The lint pass's share: validation + generation with it against the same
-/// without it (`Config::lint = false`), and the pass alone (parse + replay,
-/// not overlapped with validation) in MB/s of SQL.
+/// The lint pass's share: what a build script does (validation, generation
+/// and rendering, as `build::validate_and_render`) with the lint pass against
+/// the same without it (`Config::lint = false`), and the pass alone (parse +
+/// replay, on a validated set, not overlapped with anything) in MB/s of SQL.
 fn lint_share(dir: &Path) {
     let set = kiln_core::load_dir(dir, "migrations").unwrap();
     assert!(set.report.diagnostics.is_empty(), "the generated revisions must be lint-clean");
@@ -130,9 +131,7 @@ fn lint_share(dir: &Path) {
     let alone = best_of(5, || assert!(kiln_core::lint::check(&set).diagnostics.is_empty()));
     let run = |lint: bool| {
         best_of(5, || {
-            let set = kiln_core::validate::load_dir_with(dir, "migrations", |c| c.lint = lint).unwrap();
-            let tokens = codegen::generate(&set).unwrap();
-            std::hint::black_box(codegen::render_file(&set, &tokens));
+            std::hint::black_box(kiln_core::build::validate_and_render(dir, "migrations", |c| c.lint = lint).unwrap());
         })
     };
     let (with, without) = (run(true), run(false));

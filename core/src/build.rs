@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 use crate::codegen;
 use crate::diagnostic::Severity;
-use crate::validate::load_dir;
+use crate::config::Config;
+use crate::validate::{load_dir_deferred, RevisionSet};
 
 /// The file written to `OUT_DIR`, which `kiln::include_migrations!()` includes.
 pub const OUT_FILE: &str = "kiln_migrations.rs";
@@ -57,7 +58,7 @@ pub fn generate_into(manifest_dir: &Path, dir: &Path, out_file: &Path) -> Result
     // removed or edited files alike.
     println!("cargo:rerun-if-changed={}", full.display());
     let display = dir.to_string_lossy().trim_end_matches('/').to_string();
-    let set = load_dir(&full, &display).map_err(|report| report.render())?;
+    let (set, text) = validate_and_render(&full, &display, |_| {})?;
     // Cargo shows one `cargo:warning` per line: the rendered diagnostic,
     // source line and caret included, line by line.
     for d in &set.report.diagnostics {
@@ -72,13 +73,29 @@ pub fn generate_into(manifest_dir: &Path, dir: &Path, out_file: &Path) -> Result
             println!("cargo:rerun-if-changed={}", p.display());
         }
     }
-    let tokens = codegen::generate(&set)?;
-    let text = codegen::render_file(&set, &tokens);
     // Rewrite only on change, so an unchanged tree leaves the file's mtime alone.
     if std::fs::read_to_string(out_file).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(out_file, text).map_err(|e| format!("error: cannot write {}: {e}", out_file.display()))?;
     }
     Ok(())
+}
+
+/// Validates a directory and renders its generated file, running the lint
+/// rules on one thread while code is generated on another (the output is
+/// dropped if the rules find an error). On problems, the rendered report.
+pub fn validate_and_render(dir: &Path, display: &str, adjust: impl Fn(&mut Config)) -> Result<(RevisionSet, String), String> {
+    let (mut set, deferred) = load_dir_deferred(dir, display, adjust).map_err(|report| report.render())?;
+    let (findings, text) = std::thread::scope(|scope| {
+        let set = &set;
+        let rules = scope.spawn(move || deferred.finish(set));
+        let text = codegen::generate(set).map(|tokens| codegen::render_file(set, &tokens));
+        (rules.join().expect("the lint rules do not panic"), text)
+    });
+    set.report.diagnostics.extend(findings);
+    if set.report.has_errors() {
+        return Err(set.report.render());
+    }
+    Ok((set, text?))
 }
 
 fn fail(message: &str) -> ! {

@@ -116,7 +116,40 @@ pub fn load_dir(dir: &Path, display_dir: &str) -> Result<RevisionSet, Report> {
 
 /// [`load_dir`], with the configuration adjusted after `kiln.toml` is read:
 /// `kiln merge` loads a directory with several heads on purpose.
-pub fn load_dir_with(dir: &Path, display_dir: &str, adjust: impl FnOnce(&mut Config)) -> Result<RevisionSet, Report> {
+pub fn load_dir_with(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<RevisionSet, Report> {
+    load(dir, display_dir, adjust, false).map(|(set, _)| set)
+}
+
+/// [`load_dir_with`], but the lint pass's replay is left to the caller:
+/// the SQL is parsed, and [`Deferred::finish`] runs the rules, so that a
+/// build can generate code on one thread while the rules run on another.
+pub fn load_dir_deferred(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<(RevisionSet, Deferred), Report> {
+    load(dir, display_dir, adjust, true)
+}
+
+fn load(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config), defer: bool) -> Result<(RevisionSet, Deferred), Report> {
+    let lint = lint_wanted(&adjust);
+    // A second thread parses the SQL of each file as it is read.
+    std::thread::scope(|scope| {
+        let sql = crate::lint::Pipeline::start(scope, lint);
+        read_and_check(dir, display_dir, adjust, defer, sql)
+    })
+}
+
+/// Whether the caller leaves the lint pass on (`kiln.toml` cannot turn it off).
+fn lint_wanted(adjust: &impl Fn(&mut Config)) -> bool {
+    let mut probe = Config::default();
+    adjust(&mut probe);
+    probe.lint
+}
+
+fn read_and_check(
+    dir: &Path,
+    display_dir: &str,
+    adjust: impl Fn(&mut Config),
+    defer: bool,
+    sql: crate::lint::Pipeline<'_>,
+) -> Result<(RevisionSet, Deferred), Report> {
     let mut report = Report::default();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -152,11 +185,14 @@ pub fn load_dir_with(dir: &Path, display_dir: &str, adjust: impl FnOnce(&mut Con
             }
         };
         let path = path.canonicalize().unwrap_or(path);
+        if !is_dir {
+            sql.send_file(&name, &bytes);
+        }
         files.push(InputFile { name, bytes, path: Some(path), is_dir });
     }
-    match check_files_with(files, display_dir, adjust) {
-        Ok(set) if !report.has_errors() => Ok(set),
-        Ok(set) => {
+    match check_with(files, display_dir, adjust, defer, sql) {
+        Ok(done) if !report.has_errors() => Ok(done),
+        Ok((set, _)) => {
             report.diagnostics.extend(set.report.diagnostics);
             Err(report)
         }
@@ -179,7 +215,24 @@ pub fn check_files(files: Vec<InputFile>, display_dir: &str) -> Result<RevisionS
 }
 
 /// [`check_files`] with the configuration adjusted after `kiln.toml` is read.
-pub fn check_files_with(mut files: Vec<InputFile>, display_dir: &str, adjust: impl FnOnce(&mut Config)) -> Result<RevisionSet, Report> {
+pub fn check_files_with(files: Vec<InputFile>, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<RevisionSet, Report> {
+    let lint = lint_wanted(&adjust);
+    std::thread::scope(|scope| {
+        let sql = crate::lint::Pipeline::start(scope, lint);
+        for f in files.iter().filter(|f| !f.is_dir) {
+            sql.send_file(&f.name, &f.bytes);
+        }
+        check_with(files, display_dir, adjust, false, sql).map(|(set, _)| set)
+    })
+}
+
+fn check_with(
+    mut files: Vec<InputFile>,
+    display_dir: &str,
+    adjust: impl Fn(&mut Config),
+    defer: bool,
+    sql: crate::lint::Pipeline<'_>,
+) -> Result<(RevisionSet, Deferred), Report> {
     let mut report = Report::default();
     // Alembic's load order: file names sorted.
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -197,13 +250,8 @@ pub fn check_files_with(mut files: Vec<InputFile>, display_dir: &str, adjust: im
     adjust(&mut config);
 
     let mut parsed: Vec<LoadedRevision> = Vec::new();
-    // While this thread reads the files and checks the graph, a second one
-    // parses their SQL for the lint pass (see `lint::Pipeline`).
-    let (graph, history, sql) = std::thread::scope(|scope| {
-        #[cfg(feature = "lint")]
-        let sql = crate::lint::Pipeline::start(scope, config.lint);
-        #[cfg(not(feature = "lint"))]
-        let _ = scope;
+    // Meanwhile the pipeline's thread parses the files' SQL (`lint::Pipeline`).
+    let (graph, history, sql) = {
         // Ids of files that failed to parse, recovered as well as possible, so
         // that revisions naming them are not also reported as missing a parent.
         let mut unparsed_ids: Vec<String> = Vec::new();
@@ -289,8 +337,6 @@ pub fn check_files_with(mut files: Vec<InputFile>, display_dir: &str, adjust: im
                             );
                         }
                     }
-                    #[cfg(feature = "lint")]
-                    sql.send(parsed.len(), &text, &rev.upgrade, rev.downgrade.as_ref());
                     parsed.push(LoadedRevision {
                         file,
                         file_name: f.name.clone(),
@@ -313,22 +359,56 @@ pub fn check_files_with(mut files: Vec<InputFile>, display_dir: &str, adjust: im
         let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
         let history = graph.as_ref().filter(|_| !report.has_errors()).map(Graph::history_order);
         #[cfg(feature = "lint")]
-        let sql = sql.finish(parsed.len());
+        let sql = sql.finish(&parsed).filter(|_| config.lint);
         #[cfg(not(feature = "lint"))]
-        let sql = ();
+        let sql = {
+            let _ = sql;
+        };
         (graph, history, sql)
-    });
+    };
     #[cfg(feature = "lint")]
-    if let (Some(graph), Some(sql)) = (graph.as_ref().filter(|_| !report.has_errors()), &sql) {
-        crate::lint::lint(&parsed, sql, graph, &config, &mut report);
-    }
+    let deferred = match (graph.as_ref().filter(|_| !report.has_errors()), sql) {
+        (Some(_), Some(sql)) if defer => Deferred { sql: Some(sql) },
+        (Some(graph), Some(sql)) => {
+            crate::lint::lint(&parsed, &sql, graph, &config, &mut report.diagnostics);
+            Deferred { sql: None }
+        }
+        _ => Deferred { sql: None },
+    };
     #[cfg(not(feature = "lint"))]
-    let () = sql;
+    let deferred = {
+        let () = sql;
+        let _ = defer;
+        Deferred {}
+    };
     match (graph, history) {
         (Some(graph), Some(history)) if !report.has_errors() => {
-            Ok(RevisionSet { display_dir: display_dir.to_string(), config, revisions: parsed, graph, history, report })
+            Ok((RevisionSet { display_dir: display_dir.to_string(), config, revisions: parsed, graph, history, report }, deferred))
         }
         _ => Err(report),
+    }
+}
+
+/// The lint pass of a set loaded by [`load_dir_deferred`]: its SQL parsed,
+/// its rules not yet run.
+pub struct Deferred {
+    #[cfg(feature = "lint")]
+    sql: Option<Vec<crate::lint::Parsedrev>>,
+}
+
+impl Deferred {
+    /// Runs the rules over `set` (the set this came with) and returns their
+    /// findings, which render against `set.report.sources`.
+    pub fn finish(self, set: &RevisionSet) -> Vec<Diagnostic> {
+        #[allow(unused_mut)] // without the `lint` feature nothing is added
+        let mut out = Vec::new();
+        #[cfg(feature = "lint")]
+        if let Some(sql) = &self.sql {
+            crate::lint::lint(&set.revisions, sql, &set.graph, &set.config, &mut out);
+        }
+        #[cfg(not(feature = "lint"))]
+        let _ = set;
+        out
     }
 }
 

@@ -11,7 +11,7 @@ use super::names;
 use super::sql::{self, Action, ColumnDef, ConstraintDef, ConstraintKind, Op, Parsed, Stmt};
 use super::{allow_comments, Level};
 use crate::config::Config;
-use crate::diagnostic::{Diagnostic, Report};
+use crate::diagnostic::Diagnostic;
 use crate::graph::{Graph, RevIdx};
 use crate::validate::LoadedRevision;
 
@@ -68,25 +68,35 @@ fn parse_revision(r: &LoadedRevision) -> Parsedrev {
     parse_sections(text_of(r), &r.parsed.upgrade, r.parsed.downgrade.as_ref())
 }
 
-/// One revision's SQL to parse: its index, BOM-less text and section ranges.
-type Job = (usize, String, Range<usize>, Option<Range<usize>>);
+/// One file to parse: its name and bytes.
+type Job = (String, Vec<u8>);
 
 fn next_job(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) -> Option<Job> {
     let queue = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     queue.recv().ok()
 }
 
-fn run_job((i, text, up, down): Job) -> (usize, Parsedrev) {
-    (i, parse_sections(&text, &up, down.as_ref()))
+/// Parses a file's header (the same parser validation uses) to find its
+/// sections, then their SQL; `None` for what is not a revision file
+/// (validation reports it).
+fn run_job((name, bytes): Job) -> Option<(String, Parsedrev)> {
+    if !name.ends_with(".sql") {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let rev = crate::parse::parse_revision(text, 0).ok()?;
+    Some((name, parse_sections(text, &rev.upgrade, rev.downgrade.as_ref())))
 }
 
 /// Parses revisions' SQL on a second thread while validation reads the
-/// next files and checks the graph; then the validating thread helps with
-/// what is left. The build machine's other core does most of the parsing.
+/// files, parses their headers and checks the graph; then the validating
+/// thread helps with what is left. The build machine's other core does most
+/// of the parsing.
 pub(crate) struct Pipeline<'scope> {
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     queue: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>,
-    worker: Option<std::thread::ScopedJoinHandle<'scope, Vec<(usize, Parsedrev)>>>,
+    worker: Option<std::thread::ScopedJoinHandle<'scope, Vec<(String, Parsedrev)>>>,
 }
 
 impl<'scope> Pipeline<'scope> {
@@ -98,28 +108,28 @@ impl<'scope> Pipeline<'scope> {
             return Pipeline { jobs: None, queue, worker: None };
         }
         let q = queue.clone();
-        let worker = scope.spawn(move || std::iter::from_fn(|| next_job(&q)).map(run_job).collect());
+        let worker = scope.spawn(move || std::iter::from_fn(|| next_job(&q)).filter_map(run_job).collect());
         Pipeline { jobs: Some(tx), queue, worker: Some(worker) }
     }
 
-    /// Queues revision number `index` (its BOM-less text and section ranges).
-    pub(crate) fn send(&self, index: usize, text: &str, upgrade: &Range<usize>, downgrade: Option<&Range<usize>>) {
+    /// Queues a file of the directory, as read.
+    pub(crate) fn send_file(&self, name: &str, bytes: &[u8]) {
         if let Some(jobs) = &self.jobs {
             // Sending only fails once the worker is gone, and it only
             // stops when the sender is dropped.
-            let _ = jobs.send((index, text.to_string(), upgrade.clone(), downgrade.cloned()));
+            let _ = jobs.send((name.to_string(), bytes.to_vec()));
         }
     }
 
-    /// Parses what is still queued on this thread too, then waits for the
-    /// worker; the parsed revisions in index order, or `None` when the
-    /// pipeline was off or a revision is missing.
-    pub(crate) fn finish(mut self, count: usize) -> Option<Vec<Parsedrev>> {
+    /// Parses what is still queued on this thread too, waits for the
+    /// worker, and returns the parsed SQL of `revs` in their order (parsing
+    /// here whatever the worker did not); `None` when the pipeline was off.
+    pub(crate) fn finish(mut self, revs: &[LoadedRevision]) -> Option<Vec<Parsedrev>> {
         drop(self.jobs.take());
-        let mut done: Vec<(usize, Parsedrev)> = std::iter::from_fn(|| next_job(&self.queue)).map(run_job).collect();
-        done.extend(self.worker.take()?.join().expect("the SQL parser does not panic"));
-        done.sort_by_key(|(i, _)| *i);
-        (done.len() == count && done.iter().enumerate().all(|(n, (i, _))| n == *i)).then(|| done.into_iter().map(|(_, p)| p).collect())
+        let worker = self.worker.take()?;
+        let mut done: std::collections::HashMap<String, Parsedrev> = std::iter::from_fn(|| next_job(&self.queue)).filter_map(run_job).collect();
+        done.extend(worker.join().expect("the SQL parser does not panic"));
+        Some(revs.iter().map(|r| done.remove(&r.file_name).unwrap_or_else(|| parse_revision(r))).collect())
     }
 }
 
@@ -168,7 +178,7 @@ fn graph_order(graph: &Graph, n: usize) -> (Vec<RevIdx>, Vec<Vec<RevIdx>>) {
 
 /// Runs the lint pass over revisions parsed by [`parse_all`], adding
 /// diagnostics to `report`.
-pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph, config: &Config, report: &mut Report) {
+pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph, config: &Config, out: &mut Vec<Diagnostic>) {
     let (order, deps) = graph_order(graph, revs.len());
     let mut uses: Vec<usize> = vec![0; revs.len()];
     for d in &deps {
@@ -197,7 +207,7 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
             }
         }
         let findings = lint_revision(&revs[r], &parsed[r], &mut model, ordinal as u32);
-        emitter.emit(&revs[r], findings, report);
+        emitter.emit(&revs[r], findings, out);
         if uses[r] > 0 {
             models[r] = Some(model);
         }
@@ -212,7 +222,7 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    fn emit(&mut self, rev: &LoadedRevision, findings: Vec<(Option<Range<usize>>, Finding)>, report: &mut Report) {
+    fn emit(&mut self, rev: &LoadedRevision, findings: Vec<(Option<Range<usize>>, Finding)>, out: &mut Vec<Diagnostic>) {
         let text = text_of(rev);
         let allows = allow_comments(text);
         for (scope, f) in findings {
@@ -250,13 +260,13 @@ impl Emitter<'_> {
                 let allow = if scope_kind { "allow one statement with" } else { "allow it for one revision with" };
                 d = d.with_note(format!("{how}; change its level under `[lints]` in kiln.toml, or {allow} `-- kiln:allow({})`", f.rule));
             }
-            report.diagnostics.push(d);
+            out.push(d);
         }
         for (at, names) in &allows {
             for name in names {
                 if super::rule(name).is_none() {
                     let known: Vec<&str> = super::RULES.iter().map(|r| r.name).collect();
-                    report.diagnostics.push(
+                    out.push(
                         Diagnostic::warning("unknown-lint", format!("`kiln:allow` names `{name}`, which is not a kiln rule"))
                             .at(rev.file, at.clone())
                             .with_help(format!("known rules: {}", known.join(", "))),
