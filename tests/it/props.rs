@@ -262,7 +262,9 @@ fn ddl_chain(ops: &[(u8, u16)]) -> Vec<(String, String)> {
     out
 }
 
-fn reversible_findings(chain: &[(String, String)]) -> Vec<String> {
+/// A linear chain of revisions with these `(upgrade, downgrade)` sections,
+/// validated and linted: the report, whether or not it has errors.
+fn lint_chain(chain: &[(String, String)]) -> kiln_core::Report {
     let files: Vec<kiln_core::validate::InputFile> = chain
         .iter()
         .enumerate()
@@ -274,11 +276,14 @@ fn reversible_findings(chain: &[(String, String)]) -> Vec<String> {
             kiln_core::validate::InputFile { name: format!("r{i:04}_step.sql"), bytes: text.into_bytes(), path: None, is_dir: false }
         })
         .collect();
-    let report = match kiln_core::validate::check_files(files, "m") {
+    match kiln_core::validate::check_files(files, "m") {
         Ok(set) => set.report,
         Err(r) => r,
-    };
-    report.diagnostics.iter().filter(|d| d.code == "reversible").map(|d| d.message.clone()).collect()
+    }
+}
+
+fn reversible_findings(chain: &[(String, String)]) -> Vec<String> {
+    lint_chain(chain).diagnostics.iter().filter(|d| d.code == "reversible").map(|d| d.message.clone()).collect()
 }
 
 proptest! {
@@ -347,21 +352,7 @@ proptest! {
     /// with a position inside its file.
     #[test]
     fn the_linter_never_panics_on_broken_sql(sections in prop::collection::vec((sql_like(), sql_like()), 1..5)) {
-        let files: Vec<kiln_core::validate::InputFile> = sections
-            .iter()
-            .enumerate()
-            .map(|(i, (up, down))| {
-                let revises = if i == 0 { String::new() } else { format!("r{:04}", i - 1) };
-                let text = format!(
-                    "-- step\n--\n-- Revision ID: r{i:04}\n-- Revises: {revises}\n-- Create Date: 2026-11-27 10:00:00\n\n-- kiln:upgrade\n{up}\n\n-- kiln:downgrade\n{down}\n"
-                );
-                kiln_core::validate::InputFile { name: format!("r{i:04}_step.sql"), bytes: text.into_bytes(), path: None, is_dir: false }
-            })
-            .collect();
-        let report = match kiln_core::validate::check_files(files, "m") {
-            Ok(set) => set.report,
-            Err(r) => r,
-        };
+        let report = lint_chain(&sections);
         for d in &report.diagnostics {
             let text = d.render(&report.sources);
             prop_assert!(text.contains("[kiln::"), "{}", text);
