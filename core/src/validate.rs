@@ -359,7 +359,7 @@ fn check_with(
         let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
         let history = graph.as_ref().filter(|_| !report.has_errors()).map(Graph::history_order);
         #[cfg(feature = "lint")]
-        let sql = sql.finish(&parsed).filter(|_| config.lint);
+        let sql = sql.finish(&parsed);
         #[cfg(not(feature = "lint"))]
         let sql = {
             let _ = sql;

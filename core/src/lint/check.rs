@@ -371,11 +371,7 @@ fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, or
             if let Op::CreateIndex(ci) = &st.op {
                 if let Some(n) = &ci.name {
                     let key = ci.table.key();
-                    let ik = match key.rsplit_once('.') {
-                        Some((schema, _)) => format!("{schema}.{}", n.value),
-                        None => n.value.clone(),
-                    };
-                    created_index_owner.insert(ik, key);
+                    created_index_owner.insert(model::sibling_key(&key, &n.value), key);
                 }
             }
         }

@@ -242,15 +242,12 @@ pub fn bare(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
 }
 
-/// The schema part of a model key, if any.
-fn schema_of(key: &str) -> Option<&str> {
-    key.rsplit_once('.').map(|(s, _)| s)
-}
-
-fn index_key(table_key: &str, index: &str) -> String {
-    match schema_of(table_key) {
-        Some(s) => format!("{s}.{index}"),
-        None => index.to_string(),
+/// The model key of the object `name` in the schema of `key`: an index of
+/// table `key`, or the table `key` renamed to `name`.
+pub fn sibling_key(key: &str, name: &str) -> String {
+    match key.rsplit_once('.') {
+        Some((schema, _)) => format!("{schema}.{name}"),
+        None => name.to_string(),
     }
 }
 
@@ -343,7 +340,7 @@ impl Model {
                 }
             }
             for i in &t.indexes {
-                let ik: Rc<str> = index_key(&key, &i.name).into();
+                let ik: Rc<str> = sibling_key(&key, &i.name).into();
                 self.index_owner.entry(ik).or_insert_with(|| key.clone());
             }
             self.note(&key);
@@ -369,7 +366,7 @@ impl Model {
             if let Some(t) = table {
                 let key: Rc<str> = key.into();
                 for i in &t.indexes {
-                    self.index_owner.insert(index_key(&key, &i.name).into(), key.clone());
+                    self.index_owner.insert(sibling_key(&key, &i.name).into(), key.clone());
                 }
                 self.note(&key);
                 self.tables.insert(key, t);
@@ -381,7 +378,7 @@ impl Model {
         let (key, t) = self.tables.remove_entry(key)?;
         self.note(&key);
         for i in &t.indexes {
-            self.index_owner.remove(index_key(&key, &i.name).as_str());
+            self.index_owner.remove(sibling_key(&key, &i.name).as_str());
         }
         Some(t)
     }
@@ -412,7 +409,7 @@ impl Model {
                 out.push(table.key());
                 for (_, a) in actions {
                     if let Action::RenameTable(to) = a {
-                        out.push(QName { schema: table.schema.clone(), name: to.value.clone(), span: 0..0 }.key());
+                        out.push(sibling_key(&table.key(), &to.value));
                     }
                 }
             }
@@ -471,7 +468,7 @@ impl Model {
             Op::CreateIndex(ci) => {
                 let key = ci.table.key();
                 let name = ci.name.as_ref().map_or_else(|| generated_index_name(&key, &ci.columns), |n| n.value.clone());
-                let ik = index_key(&key, &name);
+                let ik = sibling_key(&key, &name);
                 if ci.if_not_exists && self.index_owner.contains_key(ik.as_str()) {
                     return;
                 }
@@ -492,7 +489,7 @@ impl Model {
             }
             Op::RenameIndex(i, to) => {
                 if let Some(owner) = self.index_owner.remove(i.key().as_str()) {
-                    self.index_owner.insert(index_key(&owner, &to.value).into(), owner.clone());
+                    self.index_owner.insert(sibling_key(&owner, &to.value).into(), owner.clone());
                     if self.tables.contains_key(&owner) {
                         if let Some(ix) = self.table_mut(&owner).indexes.iter_mut().find(|x| x.name == i.name) {
                             ix.name = to.value.clone();
@@ -512,10 +509,7 @@ impl Model {
 
     fn alter(&mut self, key: &str, action: &Action, rev: u32) {
         if let Action::RenameTable(to) = action {
-            let new_key = match schema_of(key) {
-                Some(s) => format!("{s}.{}", to.value),
-                None => to.value.clone(),
-            };
+            let new_key = sibling_key(key, &to.value);
             let t = self.remove_table(key).unwrap_or_else(|| Rc::new(Table::new(PREEXISTING, true)));
             let refers = |t: &Table| t.constraints.iter().any(|c| matches!(&c.kind, Kind::ForeignKey { table, .. } if table == key));
             let referring: Vec<Rc<str>> = self.tables.iter().filter(|(_, t)| refers(t)).map(|(k, _)| k.clone()).collect();
@@ -546,7 +540,7 @@ impl Model {
                     t.indexes.iter().filter(|i| i.columns.iter().any(|x| x.as_deref() == Some(&c.value))).map(|i| i.name.clone()).collect();
                 t.indexes.retain(|i| !dropped.contains(&i.name));
                 for name in dropped {
-                    self.index_owner.remove(index_key(key, &name).as_str());
+                    self.index_owner.remove(sibling_key(key, &name).as_str());
                 }
             }
             Action::SetType(c, ty) => {
@@ -711,7 +705,7 @@ fn table_differences(key: &str, b: &Table, a: &Table, out: &mut Vec<Difference>)
         }
     }
     for i in a.indexes.iter().filter(|i| !b.indexes.iter().any(|x| x.name == i.name)) {
-        let name = index_key(key, &i.name);
+        let name = sibling_key(key, &i.name);
         out.push(Difference {
             what: format!("index `{}` on `{key}` is left over: the upgrade creates it and the downgrade does not drop it", i.name),
             fix: Some(format!("DROP INDEX {name};")),
