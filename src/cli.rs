@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use kiln_core::Direction;
 
-use crate::migrator::{Command, Config, DriftPolicy, Migrator, Outcome, TransactionMode};
+use crate::migrator::{Command, Config, DriftPolicy, Migrator, Outcome, Resolution, TransactionMode};
 use crate::offline::{json_list, json_string, parse_range};
 use crate::redact::{password_of, redact_url, scrub};
 use crate::Migrations;
@@ -39,7 +39,9 @@ commands (Alembic's names and arguments):
   history [-r start:end] [--indicate-current]
   heads | branches | show <rev>
   accept-checksum [<rev>...]      accept edited files' checksums (all drifted when none given)
-  resolve-interrupted             mark interrupted non-transactional revisions abandoned
+  resolve-interrupted [<rev>] --retry|--skip|--abandon
+                                  a non-transactional revision that stopped part-way: run the
+                                  statement it stopped at again, count it as done, or give the run up
   revision -m <message> [--head <rev>] [--branch-label <l>] [--depends-on <rev>] [--non-transactional]
   merge -m <message> [<rev>... | heads]
 
@@ -79,6 +81,8 @@ struct Args {
     depends_on: Option<String>,
     non_transactional: bool,
     deny_warnings: bool,
+    resolution: Option<Resolution>,
+    connect_timeout: Option<Duration>,
     config: Config,
 }
 
@@ -100,6 +104,8 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         depends_on: None,
         non_transactional: false,
         deny_warnings: false,
+        resolution: None,
+        connect_timeout: None,
         config: Config::default(),
     };
     let mut it = args.into_iter();
@@ -145,6 +151,13 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--depends-on" => a.depends_on = Some(value("--depends-on")?),
             "--non-transactional" => a.non_transactional = true,
             "--deny-warnings" => a.deny_warnings = true,
+            "--retry" => a.resolution = Some(Resolution::Retry),
+            "--skip" => a.resolution = Some(Resolution::Skip),
+            "--abandon" => a.resolution = Some(Resolution::Abandon),
+            "--connect-timeout" => {
+                let v = value("--connect-timeout")?;
+                a.connect_timeout = Some(Duration::from_secs(v.parse().map_err(|_| format!("--connect-timeout takes seconds, not `{v}`"))?));
+            }
             f if f.starts_with('-') && f.len() > 1 && !f[1..].starts_with(|c: char| c.is_ascii_digit()) => {
                 return Err(format!("unknown option `{f}`"))
             }
@@ -338,7 +351,10 @@ fn online(
         "downgrade" => run(client, Command::Downgrade(pos(0, "a target such as `-1` or `base`")?))?,
         "stamp" => run(client, Command::Stamp { target: pos(0, "a target")?, purge: args.purge })?,
         "accept-checksum" => run(client, Command::AcceptChecksums(args.positional.clone()))?,
-        "resolve-interrupted" => run(client, Command::ResolveInterrupted)?,
+        "resolve-interrupted" => {
+            let action = args.resolution.ok_or("`kiln resolve-interrupted [<rev>]` needs --retry, --skip or --abandon")?;
+            run(client, Command::ResolveInterrupted { revision: args.positional.first().cloned(), action })?
+        }
         "current" => {
             let heads = migrator.current(client).map_err(|e| e.to_string())?;
             if args.json {
@@ -386,16 +402,20 @@ fn print_outcome(migrator: &Migrator, o: &Outcome, json: bool) {
             })
             .collect();
         println!(
-            "{{\"before\":{},\"after\":{},\"applied\":[{}],\"warnings\":{}}}",
+            "{{\"before\":{},\"after\":{},\"applied\":[{}],\"warnings\":{},\"changes\":{}}}",
             json_list(&o.before),
             json_list(&o.after),
             steps.join(","),
-            json_list(&o.warnings)
+            json_list(&o.warnings),
+            json_list(&o.changes)
         );
         return;
     }
     for w in &o.warnings {
         eprintln!("warning: {w}");
+    }
+    for c in &o.changes {
+        println!("{c}");
     }
     for s in &o.applied {
         let rev = migrator.migrations().get(&s.revision);

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use kiln_core::sql::split_statements;
+use kiln_core::embedded::{Statement, StatementKind};
 use kiln_core::{Direction, Graph, Plan, PlanError, RevIdx, VersionOp};
 
 use crate::conn::{Conn, DbError};
-use crate::tables::{new_ulid, HistoryRow, Measured, Tables};
+use crate::tables::{new_ulid, quote_literal, HistoryRow, Measured, Status, Tables};
 use crate::Migrations;
 
 /// How revisions are grouped into transactions.
@@ -104,9 +104,29 @@ pub enum Command {
     /// Record the current checksum of these revisions (all drifted ones when
     /// empty) after a deliberate edit.
     AcceptChecksums(Vec<String>),
-    /// Mark interrupted non-transactional revisions as abandoned, after the
-    /// operator has checked and cleaned up the database.
-    ResolveInterrupted,
+    /// Decide what happens to an interrupted non-transactional revision
+    /// (every interrupted one when `revision` is `None`).
+    ResolveInterrupted {
+        /// The revision, or `None` for all interrupted ones.
+        revision: Option<String>,
+        /// What to do.
+        action: Resolution,
+    },
+}
+
+/// What `resolve-interrupted` does with a non-transactional revision whose
+/// run stopped part-way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The next upgrade runs the statement it stopped at again.
+    Retry,
+    /// The statement it stopped at counts as done (the operator ran or
+    /// checked it); the next upgrade goes on with the one after it.
+    Skip,
+    /// The run is given up: its history row is marked `abandoned`, and the
+    /// next upgrade runs the revision from its first statement. Statements
+    /// that already took effect stay: undo them first.
+    Abandon,
 }
 
 /// A step that ran.
@@ -133,6 +153,9 @@ pub struct Outcome {
     pub locked: bool,
     /// Things the caller should know (accepted drift, an unknown revision).
     pub warnings: Vec<String>,
+    /// What a command changed besides applying revisions (a resolved
+    /// interruption, an accepted checksum, a resumed revision), one line each.
+    pub changes: Vec<String>,
 }
 
 /// A revision whose file differs from what was applied.
@@ -162,14 +185,61 @@ pub enum Error {
     },
     /// Applied revisions whose files were edited afterwards.
     Drift(Vec<Drift>),
-    /// A non-transactional revision started and never finished.
+    /// A non-transactional revision stopped part-way, and kiln cannot go on
+    /// by itself: the statement in flight may or may not have taken effect,
+    /// or the command at hand (a downgrade, another target) would pass it.
     Interrupted {
         /// The revision.
         revision: String,
         /// Its file.
         file: String,
-        /// When it started.
+        /// When its run started.
         started_at: String,
+        /// Why kiln stops, in a sentence.
+        reason: String,
+        /// The statement it stopped at: 1-based index, count, `file:line:col`, text.
+        statement: Option<(usize, usize, String, String)>,
+    },
+    /// A transactional revision ended the transaction kiln ran it in (a
+    /// `COMMIT`, `ROLLBACK` or `END` that the linter could not see, say in
+    /// a `--dir` set built without it): nothing was recorded.
+    TransactionEnded {
+        /// The revision.
+        revision: String,
+        /// Up or down.
+        direction: Direction,
+        /// Its file.
+        file: String,
+    },
+    /// A transactional revision holds a statement that ends or opens a
+    /// transaction; nothing ran.
+    TransactionControl {
+        /// The revision.
+        revision: String,
+        /// `file:line:column` of the statement.
+        location: String,
+        /// The statement.
+        statement: String,
+    },
+    /// A statement of a non-transactional revision failed. The statements
+    /// before it took effect and stay; the next upgrade resumes at this one.
+    StatementFailed {
+        /// The revision.
+        revision: String,
+        /// Up or down.
+        direction: Direction,
+        /// 1-based index of the failing statement, and the count.
+        index: usize,
+        /// Number of statements in the section.
+        total: usize,
+        /// `file:line:column` of the statement.
+        location: String,
+        /// The statement.
+        statement: String,
+        /// PostgreSQL's error.
+        source: DbError,
+        /// Steps that completed before this revision (committed).
+        applied: Vec<AppliedStep>,
     },
     /// The plan goes down through a revision declared irreversible.
     Irreversible {
@@ -231,12 +301,46 @@ impl fmt::Display for Error {
                 }
                 write!(f, "; restore the applied text, or after a deliberate edit run `kiln accept-checksum <revision>`")
             }
-            Error::Interrupted { revision, file, started_at } => write!(
+            Error::Interrupted { revision, file, started_at, reason, statement } => {
+                write!(f, "non-transactional revision `{revision}` ({file}), started at {started_at}, stopped part-way: {reason}")?;
+                if let Some((i, n, at, text)) = statement {
+                    write!(f, "\n  statement {i} of {n} at {at}: {}", short(text))?;
+                }
+                let next = statement.as_ref().map_or(String::new(), |(i, ..)| format!(" {}", i + 1));
+                write!(
+                    f,
+                    "\n  check the database, then run one of:\
+                     \n    kiln resolve-interrupted {revision} --retry     run that statement again on the next upgrade\
+                     \n    kiln resolve-interrupted {revision} --skip      count it as done; the next upgrade goes on with statement{next}\
+                     \n    kiln resolve-interrupted {revision} --abandon   give this run up; the next upgrade starts the revision from its first statement (undo what took effect first)"
+                )
+            }
+            Error::TransactionEnded { revision, direction, file } => write!(
                 f,
-                "non-transactional revision `{revision}` ({file}) started at {started_at} and never finished; \
-                 check what it left behind (an INVALID index from CREATE INDEX CONCURRENTLY must be dropped), \
-                 then run `kiln resolve-interrupted` and upgrade again"
+                "{} of revision `{revision}` ({file}) ended the transaction kiln runs it in (a COMMIT, ROLLBACK or END in its SQL), so kiln recorded nothing: \
+                 what ran before that statement may have been committed and will run again on the next attempt; \
+                 remove the statement, or give the revision `-- Transactional: false` to run it statement by statement",
+                dir_word(*direction)
             ),
+            Error::TransactionControl { revision, location, statement } => write!(
+                f,
+                "revision `{revision}` runs in one transaction, but `{}` at {location} would end it and commit or lose part of the revision behind kiln's back; nothing ran. \
+                 Remove the statement, or give the revision `-- Transactional: false`",
+                short(statement)
+            ),
+            Error::StatementFailed { revision, direction, index, total, location, statement, source, applied } => {
+                write!(
+                    f,
+                    "{} of non-transactional revision `{revision}` stopped at statement {index} of {total} ({location}): {source}\n  statement: {}",
+                    dir_word(*direction),
+                    short(statement)
+                )?;
+                write!(f, "\n  statements before it took effect and stay (it runs outside a transaction); fix the cause, and the next upgrade resumes at this statement")?;
+                if !applied.is_empty() {
+                    write!(f, "\n  {} earlier step(s) of this run were committed", applied.len())?;
+                }
+                Ok(())
+            }
             Error::Irreversible { revision, file } => write!(
                 f,
                 "revision `{revision}` ({file}) is irreversible: the downgrade would pass through it; choose a target above it"
@@ -260,9 +364,7 @@ impl fmt::Display for Error {
                 }
                 write!(f, ": {source}")?;
                 if let Some(s) = statement {
-                    let s = s.trim();
-                    let short: String = s.chars().take(200).collect();
-                    write!(f, "\n  statement: {short}{}", if short.len() < s.len() { " ..." } else { "" })?;
+                    write!(f, "\n  statement: {}", short(s))?;
                 }
                 if !applied.is_empty() {
                     write!(f, "\n  {} earlier step(s) of this run were committed", applied.len())?;
@@ -271,6 +373,25 @@ impl fmt::Display for Error {
             }
             Error::Database { context, source } => write!(f, "{context}: {source}"),
         }
+    }
+}
+
+/// A statement as shown in a message: trimmed, at most 200 characters.
+fn short(s: &str) -> String {
+    let s = s.trim();
+    let cut: String = s.chars().take(200).collect();
+    if cut.len() < s.len() {
+        format!("{cut} ...")
+    } else {
+        cut
+    }
+}
+
+fn dir_word(d: Direction) -> &'static str {
+    if d == Direction::Up {
+        "upgrade"
+    } else {
+        "downgrade"
     }
 }
 
@@ -293,9 +414,13 @@ impl From<PlanError> for Error {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Latest {
     direction: String,
-    status: String,
+    status: Status,
     checksum: String,
     applied_at: String,
+    /// The row's id.
+    id: String,
+    /// For a non-transactional revision: how many statements took effect.
+    statements_done: Option<usize>,
 }
 
 /// What the database says: the version rows, and the history when kiln's table exists.
@@ -448,10 +573,10 @@ impl Migrator {
         let fingerprint = kiln_core::checksum::fingerprint(
             history
                 .iter()
-                .filter(|(_, l)| l.status == "done" && l.direction != "downgrade")
+                .filter(|(_, l)| l.status == Status::Done && l.direction != "downgrade")
                 .map(|(id, l)| (id.as_str(), l.checksum.as_str())),
         );
-        let in_progress = history.iter().find(|(_, l)| l.status == "started" || l.status == "failed").map(|(id, _)| id.as_str());
+        let in_progress = history.iter().find(|(_, l)| l.status.in_progress()).map(|(id, _)| id.as_str());
         conn.batch(&self.config.tables.state_upsert_sql(&fingerprint, in_progress))
             .await
             .map_err(|source| Error::Database { context: "writing kiln's state row", source })
@@ -496,14 +621,9 @@ impl Migrator {
         let mut drifts = Vec::new();
         for rev in self.migrations.revisions() {
             let Some(latest) = history.get(rev.id) else { continue };
-            // `failed`: a non-transactional revision stopped at a statement,
-            // after earlier ones took effect; as much in need of a look.
-            if latest.status == "started" || latest.status == "failed" {
-                return Err(Error::Interrupted {
-                    revision: rev.id.to_string(),
-                    file: rev.file_name.to_string(),
-                    started_at: latest.applied_at.clone(),
-                });
+            // A revision part-way through is resumed (or refused) by `apply`.
+            if latest.status.in_progress() {
+                continue;
             }
             if latest.direction != "downgrade" && latest.checksum != rev.checksum {
                 drifts.push(Drift {
@@ -534,10 +654,13 @@ impl Migrator {
                 let versions = sets.pop().unwrap_or_default();
                 let mut map = HashMap::with_capacity(history.len());
                 for row in history {
-                    if let [Some(rev), Some(direction), Some(status), Some(checksum), Some(at)] = row.as_slice() {
+                    if let [Some(rev), Some(direction), Some(status), Some(checksum), Some(at), Some(id), done] = row.as_slice() {
+                        // A status this kiln does not know was written by a newer one: treat it as in progress.
+                        let status = Status::parse(status).unwrap_or(Status::Started);
+                        let statements_done = done.as_deref().and_then(|d| d.parse().ok());
                         map.insert(
                             rev.clone(),
-                            Latest { direction: direction.clone(), status: status.clone(), checksum: checksum.clone(), applied_at: at.clone() },
+                            Latest { direction: direction.clone(), status, checksum: checksum.clone(), applied_at: at.clone(), id: id.clone(), statements_done },
                         );
                     }
                 }
@@ -627,15 +750,11 @@ impl Migrator {
             }
             Command::Stamp { target, purge } => self.stamp(conn, &state, target, *purge).await,
             Command::AcceptChecksums(revisions) => self.accept_checksums(conn, &state, revisions).await,
-            Command::ResolveInterrupted => {
-                let sql = format!("UPDATE {} SET status = 'abandoned' WHERE status = 'started';", self.config.tables.history());
-                conn.batch(&sql).await.map_err(|source| Error::Database { context: "resolving interrupted revisions", source })?;
-                Ok(Outcome { before: state.heads.clone(), after: state.heads, ..Outcome::default() })
-            }
+            Command::ResolveInterrupted { revision, action } => self.resolve(conn, &state, revision.as_deref(), *action).await,
         }
     }
 
-    fn history_row<'a>(&'a self, rev: &'a crate::Revision, direction: &'a str, status: &'a str, duration: Measured) -> HistoryRow<'a> {
+    fn history_row<'a>(&'a self, rev: &'a crate::Revision, direction: &'a str, status: Status, duration: Measured) -> HistoryRow<'a> {
         HistoryRow {
             id: new_ulid(),
             revision: rev.id,
@@ -648,6 +767,21 @@ impl Migrator {
         }
     }
 
+    /// The part-way run of a revision, if its latest history row says so.
+    fn in_progress<'s>(&self, state: &'s State, rev: &str) -> Option<&'s Latest> {
+        state.history.as_ref()?.get(rev).filter(|l| l.status.in_progress())
+    }
+
+    /// [`Error::Interrupted`] for a revision's part-way run.
+    fn interrupted(&self, rev: RevIdx, latest: &Latest, reason: String) -> Error {
+        let r = self.migrations.at(rev);
+        let up = latest.direction != "downgrade";
+        let all: Vec<(&str, &Statement)> = r.statements(up).collect();
+        let done = latest.statements_done.unwrap_or(0);
+        let statement = all.get(done).map(|(text, s)| (done + 1, all.len(), self.location(rev, s.start), text.to_string()));
+        Error::Interrupted { revision: r.id.into(), file: r.file_name.into(), started_at: latest.applied_at.clone(), reason, statement }
+    }
+
     async fn apply<C: Conn>(&self, conn: &mut C, state: &State, plan: Plan, warnings: Vec<String>) -> Result<Outcome, Error> {
         for step in &plan.steps {
             let rev = self.migrations.at(step.revision);
@@ -657,39 +791,66 @@ impl Migrator {
             if self.config.transaction_mode == TransactionMode::Whole && !rev.transactional {
                 return Err(Error::NonTransactionalInWholeMode { revision: rev.id.into() });
             }
+            // The build refuses these; a set loaded with the lint pass off is checked here.
+            if rev.transactional {
+                if let Some((text, s)) = rev.statements(step.direction == Direction::Up).find(|(_, s)| s.kind == StatementKind::TransactionControl) {
+                    return Err(Error::TransactionControl {
+                        revision: rev.id.into(),
+                        location: self.location(step.revision, s.start),
+                        statement: text.to_string(),
+                    });
+                }
+            }
+        }
+        // A revision stopped part-way is resumed by a step in its direction;
+        // any other plan would pass it by, so it is refused.
+        if let Some(history) = &state.history {
+            for (id, latest) in history.iter().filter(|(_, l)| l.status.in_progress()) {
+                let Some(rev) = self.graph().index_of(id) else { continue };
+                let resumed = plan.steps.iter().any(|s| s.revision == rev && dir_word(s.direction) == latest.direction);
+                if !resumed {
+                    return Err(self.interrupted(rev, latest, format!("this {} does not continue its {}", if plan.steps.first().is_some_and(|s| s.direction == Direction::Down) { "downgrade" } else { "command" }, latest.direction)));
+                }
+            }
         }
         let whole = self.config.transaction_mode == TransactionMode::Whole;
+        let guard = new_ulid();
         if whole {
-            conn.batch("BEGIN;").await.map_err(|source| Error::Database { context: "starting the transaction", source })?;
+            conn.batch(&format!("BEGIN;\n{}", guard_set_sql(&guard)))
+                .await
+                .map_err(|source| Error::Database { context: "starting the transaction", source })?;
         }
         let mut applied = Vec::with_capacity(plan.steps.len());
+        let mut changes = Vec::new();
         for step in &plan.steps {
             let started = Instant::now();
-            let result = if self.migrations.at(step.revision).transactional {
-                self.apply_transactional(conn, step.revision, step.direction, &step.version_ops, !whole).await
+            let rev = self.migrations.at(step.revision);
+            let result = if rev.transactional {
+                self.apply_transactional(conn, step.revision, step.direction, &step.version_ops, !whole, &guard).await
             } else {
-                self.apply_outside_transaction(conn, step.revision, step.direction, &step.version_ops).await
+                let resume = self.in_progress(state, rev.id);
+                self.apply_outside_transaction(conn, step.revision, step.direction, &step.version_ops, resume).await.map(|note| changes.extend(note))
             };
             if let Err(mut e) = result {
                 if whole {
                     let _ = conn.batch("ROLLBACK;").await;
                     applied.clear();
                 }
-                if let Error::RevisionFailed { applied: a, .. } = &mut e {
+                if let Error::RevisionFailed { applied: a, .. } | Error::StatementFailed { applied: a, .. } = &mut e {
                     *a = applied;
                 }
                 return Err(e);
             }
-            applied.push(AppliedStep {
-                revision: self.graph().id(step.revision).to_string(),
-                direction: step.direction,
-                duration: started.elapsed(),
-            });
+            applied.push(AppliedStep { revision: rev.id.to_string(), direction: step.direction, duration: started.elapsed() });
         }
         if whole {
-            conn.batch("COMMIT;").await.map_err(|source| Error::Database { context: "committing the run", source })?;
+            let commit = format!("{}COMMIT;", guard_check_sql(&guard));
+            if let Err(source) = conn.batch(&commit).await {
+                let _ = conn.batch("ROLLBACK;").await;
+                return Err(Error::Database { context: "committing the run", source });
+            }
         }
-        Ok(Outcome { before: state.heads.clone(), after: plan.heads_after, applied, warnings, ..Outcome::default() })
+        Ok(Outcome { before: state.heads.clone(), after: plan.heads_after, applied, warnings, changes, ..Outcome::default() })
     }
 
     fn section(&self, rev: RevIdx, direction: Direction) -> (&'static str, usize) {
@@ -709,6 +870,9 @@ impl Migrator {
         format!("{}/{}:{line}:{col}", self.migrations.source_dir(), r.file_name)
     }
 
+    /// One round trip: `BEGIN`, a transaction-local marker, the revision's
+    /// SQL, a check that the marker is still there (the revision did not end
+    /// the transaction), the version-table change, the history row, `COMMIT`.
     async fn apply_transactional<C: Conn>(
         &self,
         conn: &mut C,
@@ -716,17 +880,19 @@ impl Migrator {
         direction: Direction,
         ops: &[VersionOp],
         own_transaction: bool,
+        guard: &str,
     ) -> Result<(), Error> {
         let r = self.migrations.at(rev);
         let (sql, section_start) = self.section(rev, direction);
-        let dir = if direction == Direction::Up { "upgrade" } else { "downgrade" };
-        let prefix = if own_transaction { "BEGIN;\n" } else { "SAVEPOINT kiln_revision;\n" };
-        let mut script = String::with_capacity(sql.len() + 512);
-        script.push_str(prefix);
+        let dir = dir_word(direction);
+        let prefix = if own_transaction { format!("BEGIN;\n{}", guard_set_sql(guard)) } else { "SAVEPOINT kiln_revision;\n".to_string() };
+        let mut script = String::with_capacity(sql.len() + 768);
+        script.push_str(&prefix);
         script.push_str(sql);
         script.push_str("\n;\n");
+        script.push_str(&guard_check_sql(guard));
         script.push_str(&self.config.tables.version_ops_sql(ops));
-        script.push_str(&self.config.tables.history_insert_sql(&self.history_row(r, dir, "done", Measured::SinceQueryStart)));
+        script.push_str(&self.config.tables.history_insert_sql(&self.history_row(r, dir, Status::Done, Measured::SinceQueryStart)));
         script.push_str(if own_transaction { "COMMIT;" } else { "RELEASE SAVEPOINT kiln_revision;" });
         let Err(e) = conn.batch(&script).await else { return Ok(()) };
         if own_transaction {
@@ -734,34 +900,51 @@ impl Migrator {
         } else {
             let _ = conn.batch("ROLLBACK TO SAVEPOINT kiln_revision;").await;
         }
+        if is_guard_error(&e) {
+            return Err(Error::TransactionEnded { revision: r.id.into(), direction, file: r.file_name.into() });
+        }
         // Find the failing statement: from PostgreSQL's position when it gives
         // one, else by replaying the statements in a transaction that is
-        // rolled back (a transactional revision has no lasting effect).
-        let statements = split_statements(sql);
+        // rolled back.
+        let statements: Vec<(&str, &Statement)> = r.statements(direction == Direction::Up).collect();
         let prefix_chars = prefix.chars().count();
         let by_position = e.position.and_then(|p| p.checked_sub(prefix_chars)).and_then(|p| {
-            let byte = sql.char_indices().nth(p.saturating_sub(1)).map(|(b, _)| b)?;
-            let stmt = statements.iter().find(|s| s.start <= byte && byte <= s.end)?.clone();
-            Some((stmt, byte))
+            let byte = section_start + sql.char_indices().nth(p.saturating_sub(1)).map(|(b, _)| b)?;
+            statements.iter().find(|(_, s)| s.start <= byte && byte <= s.end).map(|&(text, _)| (text, byte))
         });
         let found = match by_position {
             Some(x) => Some(x),
-            None if own_transaction && !e.closed => self.replay_to_find(conn, sql, &statements).await.map(|s| (s.clone(), s.start)),
+            None if own_transaction && !e.closed => self.replay_to_find(conn, &statements, guard).await.map(|(text, s)| (text, s.start)),
             None => None,
         };
         let (statement, location) = match found {
-            Some((range, byte)) => (Some(sql[range].to_string()), Some(self.location(rev, section_start + byte))),
+            Some((text, byte)) => (Some(text.to_string()), Some(self.location(rev, byte))),
             None => (None, Some(format!("{}/{}", self.migrations.source_dir(), r.file_name))),
         };
         Err(Error::RevisionFailed { revision: r.id.into(), direction, location, statement, source: e, applied: Vec::new() })
     }
 
-    async fn replay_to_find<'s, C: Conn>(&self, conn: &mut C, sql: &str, statements: &'s [std::ops::Range<usize>]) -> Option<&'s std::ops::Range<usize>> {
-        conn.batch("BEGIN;").await.ok()?;
+    /// Runs the statements one by one inside a transaction that is rolled
+    /// back, to find the one that fails. Never when a statement ends or
+    /// opens a transaction (the build refuses those in a transactional
+    /// revision, and here they would commit the replay); each statement is
+    /// followed by the marker check, so nothing runs past a transaction end.
+    async fn replay_to_find<'s, C: Conn>(
+        &self,
+        conn: &mut C,
+        statements: &[(&'s str, &'s Statement)],
+        guard: &str,
+    ) -> Option<(&'s str, &'s Statement)> {
+        if statements.iter().any(|(_, s)| !matches!(s.kind, StatementKind::Plain)) {
+            return None;
+        }
+        conn.batch(&format!("BEGIN;\n{}", guard_set_sql(guard))).await.ok()?;
         let mut failed = None;
-        for s in statements {
-            if conn.batch(&sql[s.clone()]).await.is_err() {
-                failed = Some(s);
+        for &(text, s) in statements {
+            if let Err(e) = conn.batch(&format!("{text}\n;\n{}", guard_check_sql(guard))).await {
+                if !is_guard_error(&e) {
+                    failed = Some((text, s));
+                }
                 break;
             }
         }
@@ -769,37 +952,228 @@ impl Migrator {
         failed
     }
 
-    async fn apply_outside_transaction<C: Conn>(&self, conn: &mut C, rev: RevIdx, direction: Direction, ops: &[VersionOp]) -> Result<(), Error> {
+    /// A non-transactional revision, statement by statement, its progress
+    /// recorded as each statement completes: a statement that can share a
+    /// transaction is sent in one query string with its progress record (an
+    /// implicit transaction: both or neither), one that cannot is followed
+    /// by it. A run that resumes first settles the statement that was in
+    /// flight (see [`Self::settle`]). Returns a line for the outcome when it
+    /// resumed.
+    async fn apply_outside_transaction<C: Conn>(
+        &self,
+        conn: &mut C,
+        rev: RevIdx,
+        direction: Direction,
+        ops: &[VersionOp],
+        resume: Option<&Latest>,
+    ) -> Result<Option<String>, Error> {
         let r = self.migrations.at(rev);
-        let (sql, section_start) = self.section(rev, direction);
-        let dir = if direction == Direction::Up { "upgrade" } else { "downgrade" };
+        let (sql, _) = self.section(rev, direction);
+        let dir = dir_word(direction);
         let t = &self.config.tables;
+        let statements: Vec<(&str, &Statement)> = r.statements(direction == Direction::Up).collect();
+        if statements.is_empty() && has_code(sql) {
+            return Err(Error::Database {
+                context: "running a non-transactional revision",
+                source: DbError::other(format!(
+                    "`{}` was loaded without kiln's SQL parser, so its statements are not known; load it with kiln-core's `lint` feature (the CLI has it)",
+                    r.file_name
+                )),
+            });
+        }
         let started = Instant::now();
-        // The "started" record commits first, so a crash mid-way is detected next time.
-        let row = self.history_row(r, dir, "started", Measured::Unknown);
-        let id = row.id.clone();
-        conn.batch(&t.history_insert_sql(&row))
-            .await
-            .map_err(|source| Error::Database { context: "recording the start of a non-transactional revision", source })?;
-        for s in split_statements(sql) {
-            if let Err(e) = conn.batch(&sql[s.clone()]).await {
-                // Nothing to roll back outside a transaction: the history row
-                // is marked failed; earlier statements of this revision stay.
-                let _ = conn
-                    .batch(&format!("UPDATE {} SET status = 'failed' WHERE id = '{id}';", t.history()))
-                    .await;
-                return Err(Error::RevisionFailed {
+        let db = |context| move |source| Error::Database { context, source };
+        let (id, mut next, note) = match resume {
+            Some(latest) if latest.checksum != r.checksum => {
+                return Err(self.interrupted(
+                    rev,
+                    latest,
+                    format!(
+                        "its file changed since this run started, so kiln cannot tell whether the statements that ran are still the first {} of the file; \
+                         if they are, `--retry` goes on with the file as it is now",
+                        latest.statements_done.unwrap_or(0)
+                    ),
+                ))
+            }
+            Some(latest) => {
+                let done = latest.statements_done.unwrap_or(0).min(statements.len());
+                let settled = self.settle(conn, rev, latest, &statements).await?;
+                let mut note = format!("resumed `{}` at statement {} of {}", r.id, done + 1, statements.len());
+                if let Some(how) = &settled {
+                    note.push_str(&format!(" ({how})"));
+                }
+                let next = if settled.as_deref().is_some_and(|h| h.starts_with("done:")) { done + 1 } else { done };
+                let sql = t.history_status_sql(&latest.id, Status::Started, Some(next), None);
+                conn.batch(&sql).await.map_err(db("recording the resumed run"))?;
+                (latest.id.clone(), next, Some(note))
+            }
+            None => {
+                // The "started" record commits first, so a crash mid-way is seen next time.
+                let row = self.history_row(r, dir, Status::Started, Measured::Unknown);
+                let mut sql = t.history_insert_sql(&row);
+                sql.push_str(&t.history_progress_sql(&row.id, 0));
+                conn.batch(&sql).await.map_err(db("recording the start of a non-transactional revision"))?;
+                (row.id, 0, None)
+            }
+        };
+        while next < statements.len() {
+            let (text, s) = statements[next];
+            let progress = t.history_progress_sql(&id, next + 1);
+            let result = if s.kind.shares_transaction() {
+                conn.batch(&format!("{text}\n;\n{progress}")).await
+            } else {
+                match conn.batch(text).await {
+                    Ok(()) => {
+                        conn.batch(&progress).await.map_err(db("recording a statement's progress"))?;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(e) = result {
+                // Close a transaction the revision itself opened (its
+                // progress records go with it), then record the failure.
+                let _ = conn.batch("ROLLBACK;").await;
+                let _ = conn.batch(&t.history_status_sql(&id, Status::Failed, None, None)).await;
+                return Err(Error::StatementFailed {
                     revision: r.id.into(),
                     direction,
-                    location: Some(self.location(rev, section_start + s.start)),
-                    statement: Some(sql[s].to_string()),
+                    index: next + 1,
+                    total: statements.len(),
+                    location: self.location(rev, s.start),
+                    statement: text.to_string(),
                     source: e,
                     applied: Vec::new(),
                 });
             }
+            next += 1;
         }
         let finish = format!("BEGIN;\n{}{}COMMIT;", t.version_ops_sql(ops), t.history_done_sql(&id, started.elapsed().as_millis()));
-        conn.batch(&finish).await.map_err(|source| Error::Database { context: "recording a non-transactional revision", source })
+        if let Err(source) = conn.batch(&finish).await {
+            let _ = conn.batch("ROLLBACK;").await;
+            return Err(Error::Database { context: "recording a non-transactional revision", source });
+        }
+        Ok(note)
+    }
+
+    /// Decides what to do with the statement a part-way run stopped at.
+    /// `None`: run it; `Some("done: ...")`: it took effect, go on after it;
+    /// `Some(other)`: what was done to make running it safe. A statement
+    /// still running in another session (a killed client does not stop a
+    /// `CREATE INDEX CONCURRENTLY` on the server) is waited for first.
+    async fn settle<C: Conn>(&self, conn: &mut C, rev: RevIdx, latest: &Latest, statements: &[(&str, &Statement)]) -> Result<Option<String>, Error> {
+        let done = latest.statements_done.unwrap_or(0);
+        let Some(&(text, s)) = statements.get(done) else { return Ok(None) };
+        if s.kind.shares_transaction() {
+            // It was sent with its progress record: it did not take effect.
+            return Ok(None);
+        }
+        let db = |context| move |source| Error::Database { context, source };
+        // Sent alone, so pg_stat_activity shows exactly its text while it runs.
+        let running = format!(
+            "SELECT pid::text FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() AND state <> 'idle' AND query = {};",
+            quote_literal(text)
+        );
+        let waited = Instant::now();
+        loop {
+            let rows = conn.query(&running).await.map_err(db("looking for the interrupted statement in pg_stat_activity"))?;
+            let pids: Vec<String> = rows.into_iter().flatten().filter_map(|r| r.into_iter().next().flatten()).collect();
+            if pids.is_empty() {
+                break;
+            }
+            if waited.elapsed() >= self.config.lock_wait {
+                return Err(self.interrupted(
+                    rev,
+                    latest,
+                    format!(
+                        "the statement is still running in server process {} after {:.0} s of waiting; wait for it, or stop it with `SELECT pg_cancel_backend({})`",
+                        pids.join(", "),
+                        waited.elapsed().as_secs_f64(),
+                        pids[0]
+                    ),
+                ));
+            }
+            conn.sleep(Duration::from_millis(200)).await;
+        }
+        match &s.kind {
+            StatementKind::CreateIndexConcurrently { table, index } => {
+                let sql = format!(
+                    "SELECT i.indisvalid::text, format('%I.%I', n.nspname, c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE i.indrelid = to_regclass({}) AND c.relname = {};",
+                    quote_literal(table),
+                    quote_literal(index)
+                );
+                let rows = conn.query(&sql).await.map_err(db("checking the interrupted index in pg_index"))?;
+                match rows.into_iter().flatten().next().as_deref() {
+                    Some([Some(valid), _]) if valid == "true" => Ok(Some(format!("done: index `{index}` exists and is valid"))),
+                    Some([Some(_), Some(qualified)]) => {
+                        conn.batch(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified};")).await.map_err(db("dropping the INVALID index left by the interrupted statement"))?;
+                        Ok(Some(format!("dropped the INVALID index `{index}` it left, to build it again")))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            StatementKind::DropIndexConcurrently { index } => {
+                let rows = conn.query(&format!("SELECT (to_regclass({}) IS NULL)::text;", quote_literal(index))).await.map_err(db("checking the interrupted index"))?;
+                let gone = rows.into_iter().flatten().next().and_then(|r| r.into_iter().next().flatten()).as_deref() == Some("true");
+                Ok(gone.then(|| format!("done: index {index} is gone")))
+            }
+            StatementKind::Repeatable => Ok(None),
+            // PostgreSQL said it failed, or an operator said to run it.
+            _ if matches!(latest.status, Status::Failed | Status::Retry) => Ok(None),
+            _ => Err(self.interrupted(rev, latest, "kiln cannot tell whether the statement it was running took effect".into())),
+        }
+    }
+
+    /// `resolve-interrupted`: retry, skip or abandon part-way runs.
+    async fn resolve<C: Conn>(&self, conn: &mut C, state: &State, revision: Option<&str>, action: Resolution) -> Result<Outcome, Error> {
+        let t = &self.config.tables;
+        let mut changes = Vec::new();
+        let mut sql = String::from("BEGIN;\n");
+        let wanted: Option<Vec<RevIdx>> = match revision {
+            Some(ident) => Some(self.graph().resolve(ident)?),
+            None => None,
+        };
+        for (i, rev) in self.migrations.revisions().iter().enumerate() {
+            if wanted.as_ref().is_some_and(|w| !w.contains(&i)) {
+                continue;
+            }
+            let Some(latest) = self.in_progress(state, rev.id) else { continue };
+            let total = rev.statements(latest.direction != "downgrade").count();
+            let done = latest.statements_done.unwrap_or(0);
+            let (status, progress, what) = match action {
+                Resolution::Retry => (Status::Retry, None, format!("`{}`: the next upgrade runs statement {} of {total} again", rev.id, done + 1)),
+                Resolution::Skip => (
+                    Status::Retry,
+                    Some((done + 1).min(total)),
+                    format!("`{}`: statement {} of {total} counts as done; the next upgrade goes on with statement {}", rev.id, done + 1, done + 2),
+                ),
+                Resolution::Abandon => (
+                    Status::Abandoned,
+                    None,
+                    format!(
+                        "`{}`: its {} run is abandoned ({done} of {total} statement(s) had taken effect and stay); the next upgrade runs it from its first statement",
+                        rev.id, latest.direction
+                    ),
+                ),
+            };
+            // Going on takes the file as it is now (the operator checked it).
+            let checksum = (action != Resolution::Abandon).then_some(rev.checksum);
+            sql.push_str(&t.history_status_sql(&latest.id, status, progress, checksum));
+            changes.push(what);
+        }
+        if changes.is_empty() {
+            changes.push(match revision {
+                Some(r) => format!("`{r}` has no interrupted run: nothing changed"),
+                None => "no revision has an interrupted run: nothing changed".into(),
+            });
+        }
+        sql.push_str("COMMIT;");
+        if let Err(source) = conn.batch(&sql).await {
+            let _ = conn.batch("ROLLBACK;").await;
+            return Err(Error::Database { context: "resolving interrupted revisions", source });
+        }
+        Ok(Outcome { before: state.heads.clone(), after: state.heads.clone(), changes, ..Outcome::default() })
     }
 
     async fn stamp<C: Conn>(&self, conn: &mut C, state: &State, target: &str, purge: bool) -> Result<Outcome, Error> {
@@ -814,7 +1188,7 @@ impl Migrator {
         for &r in &now_applied {
             let rev = self.migrations.at(r);
             if recorded.get(rev.id).is_none_or(|l| l.direction == "downgrade") {
-                sql.push_str(&t.history_insert_sql(&self.history_row(rev, "stamp", "done", Measured::Unknown)));
+                sql.push_str(&t.history_insert_sql(&self.history_row(rev, "stamp", Status::Done, Measured::Unknown)));
             }
         }
         sql.push_str("COMMIT;");
@@ -865,7 +1239,7 @@ impl Migrator {
         }
         let mut sql = String::from("BEGIN;\n");
         for rev in &chosen {
-            sql.push_str(&t.history_insert_sql(&self.history_row(rev, "accept", "done", Measured::Unknown)));
+            sql.push_str(&t.history_insert_sql(&self.history_row(rev, "accept", Status::Done, Measured::Unknown)));
         }
         sql.push_str("COMMIT;");
         conn.batch(&sql).await.map_err(|source| Error::Database { context: "accepting checksums", source })?;
@@ -912,4 +1286,30 @@ pub fn stamp_rows(graph: &Graph, current: &[String], target: &str) -> Result<Vec
     rows.sort();
     rows.dedup();
     Ok(rows)
+}
+
+/// Sets the transaction-local marker a revision's transaction carries.
+fn guard_set_sql(guard: &str) -> String {
+    format!("SELECT set_config('kiln.transaction', {}, true);\n", quote_literal(guard))
+}
+
+/// Fails unless the marker set at `BEGIN` is still there, that is, unless
+/// this is still the transaction kiln opened. `current_setting` is only
+/// stable, so the `CASE` is decided when it runs, not when it is planned.
+fn guard_check_sql(guard: &str) -> String {
+    format!(
+        "SELECT CAST(CASE WHEN current_setting('kiln.transaction', true) = {} THEN '0' ELSE '{GUARD_MESSAGE}' END AS integer);\n",
+        quote_literal(guard)
+    )
+}
+
+const GUARD_MESSAGE: &str = "kiln: the revision ended the transaction kiln opened for it";
+
+fn is_guard_error(e: &DbError) -> bool {
+    e.message.contains(GUARD_MESSAGE)
+}
+
+/// True when SQL holds anything besides comments and whitespace.
+fn has_code(sql: &str) -> bool {
+    sql.lines().map(str::trim).any(|l| !l.is_empty() && !l.starts_with("--"))
 }

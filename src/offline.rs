@@ -100,7 +100,7 @@ impl Migrator {
                 id: crate::tables::new_ulid(),
                 revision: rev.id,
                 direction: verb,
-                status: "done",
+                status: crate::tables::Status::Done,
                 checksum: rev.checksum,
                 applied_at: None,
                 duration: crate::tables::Measured::Unknown,

@@ -8,8 +8,11 @@
 //! **The history table** follows Kartograph's conventions: a ULID
 //! `VARCHAR(26)` key, `TIMESTAMPTZ`, `pk_`/`ix_` names. One row per step
 //! (`upgrade`, `downgrade`, `stamp`, `accept`); rows are never updated except
-//! a non-transactional revision's, from `started` to `done`. It is a stored
-//! format: columns are only ever added.
+//! a non-transactional revision's, which records its progress statement by
+//! statement (`statements_done`, added in kiln 0.1.1: `NULL` on older rows)
+//! and moves from `started` (or `failed`, `retry`) to `done` or `abandoned`.
+//! It is a stored format: columns are only ever added, and the status
+//! spellings of [`Status`] never change.
 
 use std::fmt::Write as _;
 
@@ -51,6 +54,53 @@ impl Default for Tables {
     }
 }
 
+/// The `status` column of a history row. The spellings are stored: they
+/// never change, and a new state is a new variant.
+///
+/// | status | meaning | next |
+/// |---|---|---|
+/// | `done` | the step completed | (final) |
+/// | `started` | a non-transactional revision is running, or its run died; the statement at `statements_done` may have been in flight | `done`, `failed`, `retry`, `abandoned` |
+/// | `failed` | PostgreSQL refused the statement at `statements_done`; it did not take effect | `started` (the next run resumes), `retry`, `abandoned` |
+/// | `retry` | an operator said to run the statement at `statements_done` (again) | `started`, `abandoned` |
+/// | `abandoned` | an operator gave the run up; the rows are ignored | (final) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The step completed.
+    Done,
+    /// A non-transactional revision is running, or its run died.
+    Started,
+    /// A statement of a non-transactional revision failed.
+    Failed,
+    /// An operator asked for the next statement to run.
+    Retry,
+    /// An operator gave the run up.
+    Abandoned,
+}
+
+impl Status {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Started => "started",
+            Status::Failed => "failed",
+            Status::Retry => "retry",
+            Status::Abandoned => "abandoned",
+        }
+    }
+
+    /// Reads a stored spelling.
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Done, Status::Started, Status::Failed, Status::Retry, Status::Abandoned].into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// True while a non-transactional revision is part-way through.
+    pub fn in_progress(self) -> bool {
+        matches!(self, Status::Started | Status::Failed | Status::Retry)
+    }
+}
+
 /// How a history row's `duration_ms` is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Measured {
@@ -72,8 +122,8 @@ pub struct HistoryRow<'a> {
     pub revision: &'a str,
     /// `upgrade`, `downgrade`, `stamp` or `accept`.
     pub direction: &'a str,
-    /// `done` or `started`.
-    pub status: &'a str,
+    /// Its status.
+    pub status: Status,
     /// The file's checksum.
     pub checksum: &'a str,
     /// When, as RFC 3339 from the applying process's clock (chrono);
@@ -123,6 +173,7 @@ impl Tables {
                  applied_by VARCHAR(255) NOT NULL,\n    \
                  CONSTRAINT {hpk} PRIMARY KEY (id)\n);\n\
              CREATE INDEX IF NOT EXISTS {hix} ON {h} (revision);\n\
+             ALTER TABLE {h} ADD COLUMN IF NOT EXISTS statements_done INTEGER;\n\
              CREATE TABLE IF NOT EXISTS {s} (\n    \
                  id BOOLEAN NOT NULL DEFAULT true,\n    \
                  fingerprint VARCHAR(64) NOT NULL,\n    \
@@ -168,7 +219,7 @@ impl Tables {
             quote_literal(&row.id),
             quote_literal(row.revision),
             quote_literal(row.direction),
-            quote_literal(row.status),
+            quote_literal(row.status.as_str()),
             quote_literal(row.checksum),
             row.applied_at.as_deref().map_or_else(|| "now()".to_string(), quote_literal),
             match row.duration {
@@ -178,6 +229,20 @@ impl Tables {
             },
             quote_literal(row.applied_by),
         )
+    }
+
+    /// Records that a non-transactional revision's first `done` statements
+    /// have taken effect.
+    pub fn history_progress_sql(&self, id: &str, done: usize) -> String {
+        format!("UPDATE {} SET statements_done = {done} WHERE id = {};\n", self.history(), quote_literal(id))
+    }
+
+    /// Moves an in-progress row to another status (and, when given, its
+    /// progress and the checksum of the file it goes on with).
+    pub fn history_status_sql(&self, id: &str, status: Status, done: Option<usize>, checksum: Option<&str>) -> String {
+        let progress = done.map_or(String::new(), |d| format!(", statements_done = {d}"));
+        let checksum = checksum.map_or(String::new(), |c| format!(", checksum = {}", quote_literal(c)));
+        format!("UPDATE {} SET status = {}{progress}{checksum} WHERE id = {};\n", self.history(), quote_literal(status.as_str()), quote_literal(id))
     }
 
     /// Marks a `started` row as `done`.
@@ -211,13 +276,41 @@ impl Tables {
     }
 
     /// Reads the latest history row of every revision, leaving out rows an
-    /// operator marked `abandoned` after an interruption.
+    /// operator marked `abandoned` after an interruption. `statements_done`
+    /// is read through `to_jsonb` so that a table an older kiln created
+    /// (without the column, until this kiln's first locked run adds it)
+    /// reads the same.
     pub fn select_latest_history_sql(&self) -> String {
         format!(
-            "SELECT DISTINCT ON (revision) revision, direction, status, checksum, applied_at::text FROM {} \
+            "SELECT DISTINCT ON (revision) revision, direction, status, checksum, applied_at::text, id, to_jsonb(h) ->> 'statements_done' FROM {} h \
              WHERE status <> 'abandoned' ORDER BY revision, applied_at DESC, id DESC;",
             self.history()
         )
+    }
+
+    /// Checks the names before anything runs: PostgreSQL silently truncates
+    /// identifiers to 63 bytes, so a long name (or one that becomes long as
+    /// `pk_<table>`) could name another table than the one kiln means.
+    ///
+    /// ```
+    /// let mut t = kiln::Tables::default();
+    /// assert!(t.validate().is_ok());
+    /// t.version_table = "".into();
+    /// assert!(t.validate().unwrap_err().contains("empty"));
+    /// ```
+    pub fn validate(&self) -> Result<(), String> {
+        let derived = [
+            ("--version-table", self.version_table.clone(), format!("{}_pkc", self.version_table)),
+            ("the history table", self.history_table.clone(), format!("ix_{}_revision", self.history_table)),
+            ("the state table", self.state_table.clone(), format!("pk_{}", self.state_table)),
+        ];
+        if let Some(schema) = &self.schema {
+            check_name("--schema", schema, schema)?;
+        }
+        for (what, name, longest) in derived {
+            check_name(what, &name, &longest)?;
+        }
+        Ok(())
     }
 
     /// The advisory-lock key for these tables: a constant namespace plus the
@@ -235,10 +328,36 @@ impl Tables {
     }
 }
 
-/// A new ULID from the clock and [`random_bits`].
+fn check_name(what: &str, name: &str, longest: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("{what} is empty; give a table name such as `alembic_version`"));
+    }
+    if name.contains('\0') {
+        return Err(format!("{what} `{}` contains a NUL byte", name.escape_debug()));
+    }
+    if longest.len() > 63 {
+        return Err(format!(
+            "{what} `{name}` is too long: PostgreSQL truncates names to 63 bytes, and `{longest}` ({} bytes) would not be what kiln asks for; use a shorter name",
+            longest.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A new ULID from the clock and [`random_bits`], monotonic within this
+/// process: ids made in the same millisecond (or after the clock stepped
+/// back) increase, so ordering history rows by id is the order they were
+/// made in.
 pub fn new_ulid() -> String {
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    ulid::Ulid::from_parts(now.as_millis() as u64, random_bits()).to_string()
+    let fresh = ulid::Ulid::from_parts(now.as_millis() as u64, random_bits()).0;
+    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Within the same millisecond (or behind the last one), count up from the
+    // last id: the random part grows by a random step below 2^32.
+    let next = if fresh >> 80 <= *last >> 80 { *last + 1 + (fresh & 0xffff_ffff) } else { fresh };
+    *last = next;
+    ulid::Ulid(next).to_string()
 }
 
 /// 128 unpredictable-enough bits from std's randomly keyed SipHash, the
@@ -274,10 +393,19 @@ mod tests {
     }
 
     #[test]
-    fn ulids_are_26_chars_and_distinct() {
-        let a = new_ulid();
-        let b = new_ulid();
-        assert_eq!(a.len(), 26);
-        assert_ne!(a, b);
+    fn ulids_are_26_chars_and_increase() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_ulid()).collect();
+        assert!(ids.iter().all(|i| i.len() == 26));
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ULIDs made in one millisecond must increase");
+    }
+
+    #[test]
+    fn names_that_postgres_would_truncate_are_refused() {
+        let t = Tables { version_table: "v".repeat(60), ..Tables::default() };
+        assert!(t.validate().unwrap_err().contains("63 bytes"));
+        let t = Tables { version_table: "v".repeat(59), ..Tables::default() };
+        assert!(t.validate().is_ok());
+        let t = Tables { schema: Some(String::new()), ..Tables::default() };
+        assert!(t.validate().is_err());
     }
 }

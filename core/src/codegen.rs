@@ -19,7 +19,7 @@
 //! evaluation copies per use (10,000 revisions: 14 s of rustc instead of
 //! about 2 s). Each revision now names its own `include_str!`.
 //!
-//! The generated code names `::kiln::__private_v0_1`, a hidden module of the
+//! The generated code names `::kiln::__private_v0_2`, a hidden module of the
 //! runtime that exists only in the matching version: tables from another
 //! kiln-core version do not compile against this runtime.
 
@@ -29,7 +29,10 @@ use quote::quote;
 use crate::validate::RevisionSet;
 
 /// The hidden runtime path generated code refers to; changes with the format.
-pub const PRIVATE_PATH: &str = "__private_v0_1";
+///
+/// `v0_2` added each section's statements (ranges and kinds from the build's
+/// parser) to `Revision`.
+pub const PRIVATE_PATH: &str = "__private_v0_2";
 
 /// The expression for a validated set. Files must have absolute paths.
 pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
@@ -63,6 +66,8 @@ pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
             None => quote!(::core::option::Option::None),
         };
         let checksum = &r.checksum;
+        let (up_statements, down_statements) = r.embedded_statements();
+        let (up_statements, down_statements) = (statement_tokens(&up_statements), statement_tokens(&down_statements));
         revisions.push(quote! {
             ::kiln::#private::Revision {
                 id: #id,
@@ -76,6 +81,8 @@ pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
                 source: ::kiln::#private::checked_source(::core::include_str!(#path), #length),
                 upgrade: (#ua, #ub),
                 downgrade: #downgrade,
+                upgrade_statements: &[#(#up_statements),*],
+                downgrade_statements: &[#(#down_statements),*],
                 checksum: #checksum,
             }
         });
@@ -85,6 +92,7 @@ pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
     let fingerprint = set.fingerprint();
     Ok(quote! {
         {
+            use ::kiln::#private::{Statement as S, StatementKind as K};
             const MIGRATIONS: ::kiln::#private::Migrations = ::kiln::#private::Migrations::__new(
                 &[#(#revisions),*],
                 &[#(#history),*],
@@ -94,6 +102,27 @@ pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
             MIGRATIONS
         }
     })
+}
+
+/// `S { start, end, kind }` for each statement, the short names bound by a
+/// `use` in the generated block (a table of 10,000 revisions holds tens of
+/// thousands of them).
+fn statement_tokens(list: &[crate::sql::Statement<String>]) -> Vec<TokenStream> {
+    use crate::sql::StatementKind as Kind;
+    list.iter()
+        .map(|s| {
+            let (start, end) = (Literal::usize_unsuffixed(s.start), Literal::usize_unsuffixed(s.end));
+            let kind = match &s.kind {
+                Kind::Plain => quote!(K::Plain),
+                Kind::TransactionControl => quote!(K::TransactionControl),
+                Kind::CreateIndexConcurrently { table, index } => quote!(K::CreateIndexConcurrently { table: #table, index: #index }),
+                Kind::DropIndexConcurrently { index } => quote!(K::DropIndexConcurrently { index: #index }),
+                Kind::Repeatable => quote!(K::Repeatable),
+                Kind::Outside => quote!(K::Outside),
+            };
+            quote!(S { start: #start, end: #end, kind: #kind })
+        })
+        .collect()
 }
 
 /// The file build.rs writes: a header naming the generator and the source

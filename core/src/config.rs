@@ -122,6 +122,11 @@ impl Config {
                     continue;
                 };
                 match parse_string(value).ok().and_then(|v| Level::parse(&v)) {
+                    Some(level) if level != Level::Error && !rule.can_be_allowed() => errors.push(
+                        Diagnostic::error("config", format!("`{key}` cannot be lowered: such a revision would lose or double work, or fail when it runs"))
+                            .at(file, value_span)
+                            .with_help("remove the line, and fix the revisions it reports (usually with `-- Transactional: false` in the header)"),
+                    ),
                     Some(level) => config.lints.push((rule.name, level)),
                     None => errors.push(
                         Diagnostic::error("config", format!("bad level for `{key}`: expected \"allow\", \"warn\" or \"error\""))

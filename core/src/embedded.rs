@@ -7,6 +7,7 @@
 //! `include_str!`, and the history order is precomputed.
 
 use crate::graph::{Graph, NodeSpec, RevIdx};
+pub use crate::sql::{Statement, StatementKind};
 
 /// Used by generated code: the embedded text of a revision file, checked at
 /// compile time against the length kiln validated.
@@ -41,6 +42,11 @@ pub struct Revision {
     pub upgrade: (usize, usize),
     /// Byte range of the downgrade SQL in `source`; `None` when irreversible.
     pub downgrade: Option<(usize, usize)>,
+    /// The upgrade's statements (ranges in `source`), as the build's parser
+    /// found them: what a non-transactional revision sends one at a time.
+    pub upgrade_statements: &'static [Statement],
+    /// The downgrade's statements (ranges in `source`).
+    pub downgrade_statements: &'static [Statement],
     /// [`crate::checksum::checksum`] of `source`, computed at build time.
     pub checksum: &'static str,
 }
@@ -54,6 +60,13 @@ impl Revision {
     /// The SQL the downgrade runs; `None` for an irreversible revision.
     pub fn downgrade_sql(&self) -> Option<&'static str> {
         self.downgrade.map(|(a, b)| &self.source[a..b])
+    }
+
+    /// The statements of one direction, with their text.
+    pub fn statements(&self, up: bool) -> impl Iterator<Item = (&'static str, &'static Statement)> + '_ {
+        let source = self.source;
+        let list = if up { self.upgrade_statements } else { self.downgrade_statements };
+        list.iter().map(move |s| (&source[s.start..s.end], s))
     }
 
     /// False for a revision declared `Irreversible: true`.

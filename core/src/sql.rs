@@ -1,145 +1,187 @@
-//! Just enough SQL lexing for a migration runner: splitting a script into
-//! statements, for revisions that run outside a transaction (one statement
-//! at a time) and to name the statement a server error comes from.
+//! A section's statements as the runner sends them: their byte ranges and
+//! what each does to a transaction.
 //!
-//! The splitter understands what can hide a `;`: single-quoted strings
-//! (including `E'...'` escapes), double-quoted identifiers, dollar-quoted
-//! bodies (`$$ ... $$`, `$tag$ ... $tag$`), `--` line comments and nested
-//! `/* */` block comments. It does not validate SQL: PostgreSQL does that.
+//! There is one statement splitter in kiln, and it is the build's SQL parser
+//! (squawk, behind the `lint` feature): [`statements`] lowers its statement
+//! nodes to plain ranges and kinds, the code generator embeds them in the
+//! generated table, and `--dir` computes them the same way. The runtime never
+//! cuts SQL itself, so what it sends one statement at a time is exactly what
+//! the build checked (a `BEGIN ATOMIC ... END` function body stays whole).
+//!
+//! ```
+//! # #[cfg(feature = "lint")] {
+//! use kiln_core::sql::{statements, StatementKind};
+//! let sql = "CREATE INDEX CONCURRENTLY ix_users_email ON users (email);\nVACUUM users;";
+//! let found = statements(sql);
+//! assert_eq!(&sql[found[0].start..found[0].end], "CREATE INDEX CONCURRENTLY ix_users_email ON users (email)");
+//! assert!(matches!(&found[0].kind, StatementKind::CreateIndexConcurrently { index, .. } if index == "ix_users_email"));
+//! assert_eq!(found[1].kind, StatementKind::Repeatable);
+//! # }
+//! ```
 
-use std::ops::Range;
-
-/// Byte ranges of the statements in `sql`, without their terminating `;`
-/// and surrounding whitespace; statements made only of comments are dropped.
-pub fn split_statements(sql: &str) -> Vec<Range<usize>> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    // Start of the current statement's first code byte, and end of its last.
-    let mut code_start: Option<usize> = None;
-    let mut code_end = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                continue;
-            }
-            b';' => {
-                if let Some(cs) = code_start.take() {
-                    out.push(cs..code_end);
-                }
-                i += 1;
-                continue;
-            }
-            c if c.is_ascii_whitespace() => {
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        code_start.get_or_insert(i);
-        match c {
-            b'\'' => {
-                let escapes = i > 0 && (b[i - 1] == b'E' || b[i - 1] == b'e') && (i < 2 || !is_ident_byte(b[i - 2]));
-                i += 1;
-                while i < b.len() {
-                    if escapes && b[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == b'\'' {
-                        if b.get(i + 1) == Some(&b'\'') {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'$' if i == 0 || !is_ident_byte(b[i - 1]) => {
-                // A dollar quote: `$tag$` where tag is empty or an identifier.
-                let tag_end = b[i + 1..].iter().position(|&x| !is_ident_byte(x)).map(|p| i + 1 + p);
-                match tag_end {
-                    Some(e) if b[e] == b'$' && !b[i + 1..e].first().is_some_and(u8::is_ascii_digit) => {
-                        let tag = &sql[i..=e];
-                        match sql[e + 1..].find(tag) {
-                            Some(close) => i = e + 1 + close + tag.len(),
-                            None => i = b.len(),
-                        }
-                    }
-                    _ => i += 1,
-                }
-            }
-            _ => i += 1,
-        }
-        code_end = i.min(b.len());
-    }
-    if let Some(cs) = code_start {
-        out.push(cs..code_end);
-    }
-    out
+/// One statement: a byte range (without its `;` and surrounding comments)
+/// and its kind. Embedded tables hold `Statement<&'static str>` with ranges
+/// in the revision's file text; [`statements`] returns ranges in the text it
+/// was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Statement<S = &'static str> {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// What it does to a transaction, and how an interrupted run finds out
+    /// whether it took effect.
+    pub kind: StatementKind<S>,
 }
 
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+/// What a statement does to a transaction. For a statement PostgreSQL
+/// refuses inside a transaction block, the kind also says how a run that
+/// was interrupted while it ran tells whether it took effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementKind<S = &'static str> {
+    /// Runs inside a transaction block: a non-transactional revision sends
+    /// it in one query string with its progress record, so both happen or
+    /// neither does.
+    Plain,
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, `END`, `ABORT`, `PREPARE TRANSACTION`,
+    /// `COMMIT/ROLLBACK PREPARED`: allowed only in a non-transactional revision.
+    TransactionControl,
+    /// `CREATE [UNIQUE] INDEX CONCURRENTLY <index> ON <table>`: done when the
+    /// index exists and is valid; an INVALID one is dropped and built again.
+    CreateIndexConcurrently {
+        /// The table, quoted and qualified as written (`"public"."users"`).
+        table: S,
+        /// The index name, folded as PostgreSQL folds it.
+        index: S,
+    },
+    /// `DROP INDEX CONCURRENTLY <index>`: done when the index is gone.
+    DropIndexConcurrently {
+        /// The index, quoted and qualified as written.
+        index: S,
+    },
+    /// Refused in a transaction block, and harmless to run again
+    /// (`VACUUM`, `ALTER SYSTEM`, `REINDEX ... CONCURRENTLY`, `CLUSTER`,
+    /// `DISCARD ALL`).
+    Repeatable,
+    /// Refused in a transaction block, and whether an interrupted one took
+    /// effect cannot be told (`CREATE DATABASE`, `DROP TABLESPACE`...): the
+    /// operator decides.
+    Outside,
 }
 
-#[cfg(test)]
+impl<S> StatementKind<S> {
+    /// True when the statement can share a query string (an implicit
+    /// transaction) with the progress record that follows it.
+    pub fn shares_transaction(&self) -> bool {
+        matches!(self, StatementKind::Plain | StatementKind::TransactionControl)
+    }
+
+    /// The same kind with its names mapped (owned text to `&'static str`).
+    pub fn map<T>(self, mut f: impl FnMut(S) -> T) -> StatementKind<T> {
+        match self {
+            StatementKind::Plain => StatementKind::Plain,
+            StatementKind::TransactionControl => StatementKind::TransactionControl,
+            StatementKind::CreateIndexConcurrently { table, index } => StatementKind::CreateIndexConcurrently { table: f(table), index: f(index) },
+            StatementKind::DropIndexConcurrently { index } => StatementKind::DropIndexConcurrently { index: f(index) },
+            StatementKind::Repeatable => StatementKind::Repeatable,
+            StatementKind::Outside => StatementKind::Outside,
+        }
+    }
+}
+
+/// The statements of one section of SQL, as the build's parser sees them
+/// (ranges relative to `sql`). Text that does not parse still yields the
+/// statements the parser recovered; the build refuses such a file anyway.
+#[cfg(feature = "lint")]
+pub fn statements(sql: &str) -> Vec<Statement<String>> {
+    of_parsed(&crate::lint::sql::parse(sql), sql)
+}
+
+/// [`statements`] from an already parsed section of `sql`. The range leaves
+/// out the statement's terminating `;`, which the parser counts in.
+#[cfg(feature = "lint")]
+pub fn of_parsed(parsed: &crate::lint::sql::Parsed, sql: &str) -> Vec<Statement<String>> {
+    use crate::lint::sql::{Op, Tx};
+    let quoted = |q: &crate::lint::sql::QName| {
+        let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        match &q.schema {
+            Some(s) => format!("{}.{}", ident(s), ident(&q.name)),
+            None => ident(&q.name),
+        }
+    };
+    parsed
+        .stmts
+        .iter()
+        .map(|st| {
+            let kind = match (&st.tx, &st.op) {
+                (Tx::Plain, _) => StatementKind::Plain,
+                (Tx::Control(_), _) => StatementKind::TransactionControl,
+                (Tx::Outside { .. }, Op::CreateIndex(ci)) => match &ci.name {
+                    Some(name) => StatementKind::CreateIndexConcurrently { table: quoted(&ci.table), index: name.value.clone() },
+                    None => StatementKind::Outside,
+                },
+                (Tx::Outside { .. }, Op::DropIndex { indexes, .. }) if indexes.len() == 1 => {
+                    StatementKind::DropIndexConcurrently { index: quoted(&indexes[0]) }
+                }
+                (Tx::Outside { what, .. }, _)
+                    if matches!(*what, "VACUUM" | "ALTER SYSTEM" | "REINDEX CONCURRENTLY" | "REINDEX DATABASE" | "CLUSTER" | "DISCARD ALL") =>
+                {
+                    StatementKind::Repeatable
+                }
+                (Tx::Outside { .. }, _) => StatementKind::Outside,
+            };
+            let text = sql.get(st.span.clone()).unwrap_or("");
+            let end = st.span.start + text.trim_end_matches(|c: char| c == ';' || c.is_whitespace()).len();
+            Statement { start: st.span.start, end, kind }
+        })
+        .collect()
+}
+
+#[cfg(all(test, feature = "lint"))]
 mod tests {
     use super::*;
 
-    fn parts(sql: &str) -> Vec<&str> {
-        split_statements(sql).into_iter().map(|r| &sql[r]).collect()
+    fn texts(sql: &str) -> Vec<&str> {
+        statements(sql).into_iter().map(|s| &sql[s.start..s.end]).collect()
     }
 
     #[test]
-    fn splits_on_semicolons_outside_quotes_and_comments() {
+    fn quotes_comments_and_bodies_hide_semicolons() {
         let sql = "CREATE INDEX CONCURRENTLY a ON t (x);\n-- c; d\nDROP INDEX CONCURRENTLY b; /* x; /* y; */ z; */ SELECT 'a;b', \"q;\", E'\\';', $$ ; $$, $f$ ; $f$ ;\n-- only a comment;\n";
         assert_eq!(
-            parts(sql),
-            [
-                "CREATE INDEX CONCURRENTLY a ON t (x)",
-                "DROP INDEX CONCURRENTLY b",
-                "SELECT 'a;b', \"q;\", E'\\';', $$ ; $$, $f$ ; $f$",
-            ]
+            texts(sql),
+            ["CREATE INDEX CONCURRENTLY a ON t (x)", "DROP INDEX CONCURRENTLY b", "SELECT 'a;b', \"q;\", E'\\';', $$ ; $$, $f$ ; $f$"]
         );
     }
 
     #[test]
-    fn function_bodies_and_trailing_statements_stay_whole() {
-        let sql = "CREATE FUNCTION f() RETURNS int AS $body$ BEGIN RETURN 1; END; $body$ LANGUAGE plpgsql;\nSELECT $1 + x$y";
-        assert_eq!(parts(sql).len(), 2);
-        assert!(parts(sql)[0].ends_with("LANGUAGE plpgsql"));
-        assert_eq!(parts(sql)[1], "SELECT $1 + x$y");
+    fn begin_atomic_bodies_stay_whole() {
+        let sql = "CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + b; SELECT 1; END;\nSELECT add(1, 2);";
+        assert_eq!(texts(sql), ["CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + b; SELECT 1; END", "SELECT add(1, 2)"]);
+    }
+
+    #[test]
+    fn kinds() {
+        let kinds: Vec<StatementKind<String>> = statements(
+            "BEGIN; COMMIT; ROLLBACK TO SAVEPOINT s; CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"Ix\" ON s.t (a); \
+             DROP INDEX CONCURRENTLY IF EXISTS s.ix; VACUUM t; CREATE DATABASE d; CREATE INDEX CONCURRENTLY ON t (a); UPDATE t SET a = 1",
+        )
+        .into_iter()
+        .map(|s| s.kind)
+        .collect();
+        assert_eq!(
+            kinds,
+            [
+                StatementKind::TransactionControl,
+                StatementKind::TransactionControl,
+                StatementKind::Plain,
+                StatementKind::CreateIndexConcurrently { table: "\"s\".\"t\"".into(), index: "Ix".into() },
+                StatementKind::DropIndexConcurrently { index: "\"s\".\"ix\"".into() },
+                StatementKind::Repeatable,
+                StatementKind::Outside,
+                StatementKind::Outside,
+                StatementKind::Plain,
+            ]
+        );
     }
 }

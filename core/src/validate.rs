@@ -11,6 +11,7 @@ use crate::diagnostic::{Diagnostic, FileId, Report, SourceFile};
 use crate::embedded::{Migrations, Revision};
 use crate::graph::{Graph, GraphError, NodeSpec, RevIdx};
 use crate::parse::{is_valid_slug, parse_revision, RevisionFile};
+use crate::sql::Statement;
 
 /// One input file: its name in the directory, its bytes and its path on disk.
 #[derive(Clone, Debug)]
@@ -40,6 +41,9 @@ pub struct LoadedRevision {
     pub parsed: RevisionFile,
     /// 3 when the file starts with a UTF-8 BOM, else 0.
     pub bom_len: usize,
+    /// The upgrade's and the downgrade's statements (ranges in the BOM-less
+    /// text), from the SQL parser; `None` when the lint pass was off.
+    pub statements: Option<(Vec<Statement<String>>, Vec<Statement<String>>)>,
     /// Pinned checksum of the file's text.
     pub checksum: String,
     /// The file's text as on disk (BOM included).
@@ -75,6 +79,9 @@ impl RevisionSet {
         fn s(x: &str) -> &'static str {
             Box::leak(x.to_string().into_boxed_str())
         }
+        fn statements(xs: &[Statement<String>]) -> &'static [Statement] {
+            Box::leak(xs.iter().map(|x| Statement { start: x.start, end: x.end, kind: x.kind.clone().map(|n| s(&n)) }).collect::<Vec<_>>().into_boxed_slice())
+        }
         fn list(xs: Vec<&str>) -> &'static [&'static str] {
             Box::leak(xs.into_iter().map(s).collect::<Vec<_>>().into_boxed_slice())
         }
@@ -96,6 +103,8 @@ impl RevisionSet {
                     source: s(&r.source),
                     upgrade: (p.upgrade.start + off, p.upgrade.end + off),
                     downgrade: p.downgrade.as_ref().map(|d| (d.start + off, d.end + off)),
+                    upgrade_statements: statements(&r.embedded_statements().0),
+                    downgrade_statements: statements(&r.embedded_statements().1),
                     checksum: s(&r.checksum),
                 }
             })
@@ -103,6 +112,33 @@ impl RevisionSet {
         let history: Vec<u32> = self.history.iter().map(|&i| i as u32).collect();
         let fingerprint = s(&self.fingerprint());
         Migrations::__new(Box::leak(revisions.into_boxed_slice()), Box::leak(history.into_boxed_slice()), s(&self.display_dir), fingerprint)
+    }
+}
+
+impl LoadedRevision {
+    /// The upgrade's and the downgrade's statements with ranges in the
+    /// embedded text (BOM included): the lint pass's, or parsed now when it
+    /// was off. Without the `lint` feature (no parser) and no lint pass,
+    /// empty: such a set can run transactional revisions only.
+    pub fn embedded_statements(&self) -> (Vec<Statement<String>>, Vec<Statement<String>>) {
+        let shift = |list: &[Statement<String>]| {
+            list.iter().map(|s| Statement { start: s.start + self.bom_len, end: s.end + self.bom_len, kind: s.kind.clone() }).collect::<Vec<_>>()
+        };
+        if let Some((up, down)) = &self.statements {
+            return (shift(up), shift(down));
+        }
+        #[cfg(feature = "lint")]
+        {
+            let text = &self.source[self.bom_len..];
+            let section = |r: &std::ops::Range<usize>| {
+                crate::sql::statements(&text[r.clone()]).into_iter().map(|s| Statement { start: s.start + r.start, end: s.end + r.start, kind: s.kind }).collect::<Vec<_>>()
+            };
+            let up = section(&self.parsed.upgrade);
+            let down = self.parsed.downgrade.as_ref().map(section).unwrap_or_default();
+            (shift(&up), shift(&down))
+        }
+        #[cfg(not(feature = "lint"))]
+        (Vec::new(), Vec::new())
     }
 }
 
@@ -346,6 +382,7 @@ fn check_with(
                         source: if bom_len > 0 { format!("\u{feff}{text}") } else { text },
                         parsed: rev,
                         bom_len,
+                        statements: None,
                     });
                 }
                 Err(errors) => {
@@ -360,6 +397,12 @@ fn check_with(
         let history = graph.as_ref().filter(|_| !report.has_errors()).map(Graph::history_order);
         #[cfg(feature = "lint")]
         let sql = sql.finish(&parsed);
+        #[cfg(feature = "lint")]
+        if let Some(sql) = &sql {
+            for (r, p) in parsed.iter_mut().zip(sql) {
+                r.statements = Some(p.statements(&r.source[r.bom_len..]));
+            }
+        }
         #[cfg(not(feature = "lint"))]
         let sql = {
             let _ = sql;

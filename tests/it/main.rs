@@ -11,5 +11,6 @@ mod oracle_pg;
 mod pg;
 mod props;
 mod runtime;
+mod safety;
 mod tidy;
 mod ui;

@@ -213,22 +213,21 @@ fn checksum_drift_is_an_error_until_accepted_and_line_endings_are_not_drift() {
 }
 
 #[test]
-fn an_interrupted_non_transactional_revision_is_detected_with_the_way_out() {
+fn a_run_interrupted_by_an_older_kiln_resumes() {
     let mut c = client(&fresh_db());
     let m = Migrator::new(REFERENCE);
     m.upgrade(&mut c, "a1b2c3d4e5f6").unwrap();
-    // Simulate a crash in the middle of the CONCURRENTLY revision: its
-    // "started" record is there, the version table did not move.
-    c.batch_execute(
+    // A crash in the middle of the CONCURRENTLY revision, recorded the way
+    // kiln 0.1.0 did: a "started" row without progress, the version table
+    // not moved.
+    let checksum = REFERENCE.get("b7e2d91c4a05").unwrap().checksum;
+    c.batch_execute(&format!(
         "INSERT INTO kiln_history (id, revision, direction, status, checksum, applied_at, applied_by) \
-         VALUES ('01JDZZZZZZZZZZZZZZZZZZZZZZ', 'b7e2d91c4a05', 'upgrade', 'started', 'x', now(), 'test')",
-    )
+         VALUES ('01JDZZZZZZZZZZZZZZZZZZZZZZ', 'b7e2d91c4a05', 'upgrade', 'started', '{checksum}', now(), 'test')"
+    ))
     .unwrap();
-    let err = m.upgrade(&mut c, "head").unwrap_err();
-    assert!(matches!(err, Error::Interrupted { ref revision, .. } if revision == "b7e2d91c4a05"), "{err}");
-    assert!(err.to_string().contains("kiln resolve-interrupted"), "{err}");
-    m.run(&mut c, &Command::ResolveInterrupted).unwrap();
-    m.upgrade(&mut c, "head").unwrap();
+    let outcome = m.upgrade(&mut c, "head").unwrap();
+    assert!(outcome.changes.iter().any(|l| l.contains("resumed `b7e2d91c4a05` at statement 1")), "{outcome:?}");
     assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
 }
 

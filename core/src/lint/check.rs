@@ -55,6 +55,20 @@ pub(crate) struct Parsedrev {
     downgrade: Option<Section>,
 }
 
+impl Parsedrev {
+    /// The upgrade's and the downgrade's statements, with ranges in the
+    /// file's BOM-less text.
+    pub(crate) fn statements(&self, text: &str) -> (Vec<crate::sql::Statement<String>>, Vec<crate::sql::Statement<String>>) {
+        let of = |s: &Section| {
+            crate::sql::of_parsed(&s.parsed, &text[s.start..])
+                .into_iter()
+                .map(|st| crate::sql::Statement { start: st.start + s.start, end: st.end + s.start, kind: st.kind })
+                .collect()
+        };
+        (of(&self.upgrade), self.downgrade.as_ref().map(of).unwrap_or_default())
+    }
+}
+
 fn text_of(r: &LoadedRevision) -> &str {
     &r.source[r.bom_len..]
 }
@@ -227,13 +241,14 @@ impl Emitter<'_> {
         let allows = allow_comments(text);
         for (scope, f) in findings {
             let scope_kind = scope.is_some();
-            let level = self.config.level(f.rule);
+            let fixed = super::FIXED.contains(&f.rule);
+            let level = if fixed { Level::Error } else { self.config.level(f.rule) };
             if level == Level::Allow {
                 continue;
             }
             // Statement findings are allowed by a comment in the statement's
             // scope; revision-wide ones by a comment anywhere in the file.
-            let allowed = allows.iter().any(|(at, names)| {
+            let allowed = !fixed && allows.iter().any(|(at, names)| {
                 names.contains(&f.rule) && scope.as_ref().is_none_or(|s| at.start >= s.start && at.start < s.end)
             });
             if allowed {
@@ -253,7 +268,10 @@ impl Emitter<'_> {
             if let Some(h) = f.help {
                 d = d.with_help(h);
             }
-            if !self.first_of_rule.contains(&f.rule) {
+            if fixed && !self.first_of_rule.contains(&f.rule) {
+                self.first_of_rule.push(f.rule);
+                d = d.with_note(format!("`{}` is always an error: neither kiln.toml nor `-- kiln:allow` lowers it", f.rule));
+            } else if !self.first_of_rule.contains(&f.rule) {
                 self.first_of_rule.push(f.rule);
                 let default = super::rule(f.rule).map_or(Level::Error, |r| r.default);
                 let how = if default == level { format!("`{}` is {} by default", f.rule, level_word(level)) } else { format!("kiln.toml sets `{}` to {}", f.rule, level.as_str()) };
@@ -479,6 +497,9 @@ fn check_section(s: &Section, model: &mut Model, ctx: &mut Ctx<'_>) {
 }
 
 fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
+    if ctx.transactional {
+        transaction_rules(st, ctx);
+    }
     match &st.op {
         Op::CreateTable(ct) => {
             table_name(&ct.table.name, ct.table.span.clone(), ctx);
@@ -621,7 +642,6 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                 ctx.push(Finding::new("index-name", span, message).help(format!("name it `{shown}`{also}: `ix_<table>_<column>[_<column>...]`")));
             }
             match &ci.concurrently {
-                Some(c) if ctx.transactional => concurrently_error(c.clone(), "CREATE INDEX CONCURRENTLY", ctx),
                 None if ctx.live(model, &key) == Some(true) => ctx.push(
                     Finding::new(
                         "index-concurrently",
@@ -633,7 +653,6 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                 _ => {}
             }
         }
-        Op::DropIndex { concurrently: Some(c), .. } if ctx.transactional => concurrently_error(c.clone(), "DROP INDEX CONCURRENTLY", ctx),
         Op::DropTable(tables) => {
             for t in tables {
                 if ctx.live(model, &t.key()) == Some(true) {
@@ -657,11 +676,33 @@ fn added_here(t: Option<&model::Table>, column: &str, rev: u32) -> bool {
     t.and_then(|t| t.column(column)).is_some_and(|c| c.added_in == rev && c.added_in != PREEXISTING)
 }
 
-fn concurrently_error(span: Range<usize>, what: &str, ctx: &mut Ctx<'_>) {
-    ctx.push(
-        Finding::new("concurrently-in-transaction", span, format!("`{what}` cannot run inside a transaction, and this revision runs in one"))
-            .help("move it to a revision of its own with `-- Transactional: false` in the header"),
-    );
+/// A transactional revision runs in one transaction that kiln opens and
+/// commits with its bookkeeping: a statement that ends it would commit or
+/// lose work behind kiln's back, and one PostgreSQL refuses in a
+/// transaction block fails at run time. Neither rule can be allowed.
+fn transaction_rules(st: &Stmt, ctx: &mut Ctx<'_>) {
+    match &st.tx {
+        sql::Tx::Plain => {}
+        sql::Tx::Control(what) => ctx.push(
+            Finding::new(
+                "transaction-control",
+                st.span.clone(),
+                format!("`{what}` ends or opens a transaction inside a revision that kiln runs in one transaction"),
+            )
+            .note("kiln commits the revision together with its version-table row; a `COMMIT` or `ROLLBACK` here would commit part of it, or lose it, while kiln records it as applied")
+            .help("remove it: the revision already runs in a transaction; to run statements one by one outside a transaction, put `-- Transactional: false` in the header"),
+        ),
+        sql::Tx::Outside { what, concurrently } => {
+            let (rule, span) = match concurrently {
+                Some(c) => ("concurrently-in-transaction", c.clone()),
+                None => ("no-transaction-block", st.span.clone()),
+            };
+            ctx.push(
+                Finding::new(rule, span, format!("`{what}` cannot run inside a transaction, and this revision runs in one"))
+                    .help("move it to a revision of its own with `-- Transactional: false` in the header"),
+            );
+        }
+    }
 }
 
 fn table_name(name: &str, span: Range<usize>, ctx: &mut Ctx<'_>) {

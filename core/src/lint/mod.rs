@@ -113,7 +113,17 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: "concurrently-in-transaction",
         default: Level::Error,
-        summary: "`CONCURRENTLY` needs a revision with `Transactional: false`",
+        summary: "`CONCURRENTLY` needs a revision with `Transactional: false` (cannot be allowed)",
+    },
+    Rule {
+        name: "transaction-control",
+        default: Level::Error,
+        summary: "a transactional revision does not end or open its transaction (`COMMIT`, `ROLLBACK`, `BEGIN`...; cannot be allowed)",
+    },
+    Rule {
+        name: "no-transaction-block",
+        default: Level::Error,
+        summary: "what PostgreSQL refuses in a transaction (`VACUUM`, `CREATE DATABASE`, `ALTER SYSTEM`...) needs `Transactional: false` (cannot be allowed)",
     },
     Rule { name: "mixed-data-schema", default: Level::Warn, summary: "data changes (INSERT/UPDATE/DELETE) belong in their own revision" },
     Rule {
@@ -136,6 +146,23 @@ pub const RULES: &[Rule] = &[
         summary: "a statement kiln cannot follow (`DO`, `CALL`...): the tables it touches are not checked",
     },
 ];
+
+/// Rules whose findings are always errors: neither `kiln.toml` nor an allow
+/// comment can lower them, because the revision would lose or double work
+/// (a `COMMIT` inside kiln's transaction) or fail at run time.
+pub const FIXED: &[&str] = &["concurrently-in-transaction", "transaction-control", "no-transaction-block"];
+
+impl Rule {
+    /// False for the [`FIXED`] rules, which no configuration or comment lowers.
+    ///
+    /// ```
+    /// assert!(!kiln_core::lint::rule("transaction-control").unwrap().can_be_allowed());
+    /// assert!(kiln_core::lint::rule("index-name").unwrap().can_be_allowed());
+    /// ```
+    pub fn can_be_allowed(&self) -> bool {
+        !FIXED.contains(&self.name)
+    }
+}
 
 /// The rule named `name`.
 pub fn rule(name: &str) -> Option<&'static Rule> {

@@ -27,6 +27,28 @@ pub struct Stmt {
     pub span: Range<usize>,
     /// What it does.
     pub op: Op,
+    /// How it relates to a transaction block.
+    pub tx: Tx,
+}
+
+/// How a statement relates to the transaction it runs in: what the runner
+/// and the transaction rules need to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tx {
+    /// Runs inside a transaction block like any other statement.
+    Plain,
+    /// Ends or opens a transaction (`BEGIN`, `COMMIT`, `ROLLBACK`, `END`,
+    /// `ABORT`, `PREPARE TRANSACTION`, `COMMIT PREPARED`...), with its
+    /// leading words; `ROLLBACK TO SAVEPOINT` is [`Tx::Plain`].
+    Control(&'static str),
+    /// PostgreSQL refuses it inside a transaction block: `what` names it,
+    /// `concurrently` is where its `CONCURRENTLY` stands (if it has one).
+    Outside {
+        /// Its leading words, such as `VACUUM` or `CREATE INDEX CONCURRENTLY`.
+        what: &'static str,
+        /// The `CONCURRENTLY` keyword's range.
+        concurrently: Option<Range<usize>>,
+    },
 }
 
 /// A name as PostgreSQL folds it (unquoted: lowercased), with its span.
@@ -266,7 +288,7 @@ pub fn parse(text: &str) -> Parsed {
     errors.sort_by_key(|e| e.1.start);
     let root = SyntaxNode::new_root(builder.finish());
     let stmts = match ast::SourceFile::cast(root) {
-        Some(file) => file.stmts().map(|s| Stmt { span: node_span(s.syntax()), op: lower(&s) }).collect(),
+        Some(file) => file.stmts().map(|s| Stmt { span: node_span(s.syntax()), op: lower(&s), tx: transaction_class(&s) }).collect(),
         None => Vec::new(),
     };
     Parsed { stmts, errors }
@@ -630,6 +652,58 @@ fn lower(stmt: &ast::Stmt) -> Op {
         | S::Close(_)
         | S::EmptyStmt(_) => Op::Neutral,
         _ => Op::OtherDdl,
+    }
+}
+
+/// Which statements end or open a transaction, and which PostgreSQL refuses
+/// inside one (the callers of `PreventInTransactionBlock` in PostgreSQL 15).
+fn transaction_class(stmt: &ast::Stmt) -> Tx {
+    use ast::Stmt as S;
+    let interesting = matches!(
+        stmt,
+        S::Begin(_) | S::Commit(_) | S::Rollback(_) | S::PrepareTransaction(_) | S::Vacuum(_) | S::CreateIndex(_) | S::DropIndex(_)
+            | S::Reindex(_) | S::AlterTable(_) | S::CreateDatabase(_) | S::DropDatabase(_) | S::AlterDatabase(_)
+            | S::CreateTablespace(_) | S::DropTablespace(_) | S::AlterSystem(_) | S::Cluster(_) | S::CreateSubscription(_)
+            | S::DropSubscription(_) | S::Discard(_)
+    );
+    if !interesting {
+        return Tx::Plain;
+    }
+    // Statements of these kinds are short, except ALTER TABLE: its
+    // `CONCURRENTLY` (DETACH PARTITION) is a direct child of an action.
+    let words: Vec<squawk_syntax::SyntaxToken> = match stmt {
+        S::AlterTable(at) => at.actions().flat_map(|a| a.syntax().children_with_tokens().filter_map(|e| e.into_token()).collect::<Vec<_>>()).filter(|t| !t.kind().is_trivia()).collect(),
+        _ => tokens(stmt.syntax()).collect(),
+    };
+    let has = |kind: SyntaxKind| words.iter().any(|t| t.kind() == kind);
+    let concurrently = words.iter().find(|t| t.kind() == SyntaxKind::CONCURRENTLY_KW).map(|t| range!(t.text_range()));
+    let outside = |what: &'static str| Tx::Outside { what, concurrently: concurrently.clone() };
+    let first = words.first().map(|t| t.kind());
+    match stmt {
+        S::Begin(_) => Tx::Control(if first == Some(SyntaxKind::START_KW) { "START TRANSACTION" } else { "BEGIN" }),
+        S::Commit(_) if has(SyntaxKind::PREPARED_KW) => Tx::Control("COMMIT PREPARED"),
+        S::Commit(_) => Tx::Control(if first == Some(SyntaxKind::END_KW) { "END" } else { "COMMIT" }),
+        S::Rollback(_) if has(SyntaxKind::TO_KW) => Tx::Plain,
+        S::Rollback(_) if has(SyntaxKind::PREPARED_KW) => Tx::Control("ROLLBACK PREPARED"),
+        S::Rollback(_) => Tx::Control(if first == Some(SyntaxKind::ABORT_KW) { "ABORT" } else { "ROLLBACK" }),
+        S::PrepareTransaction(_) => Tx::Control("PREPARE TRANSACTION"),
+        S::Vacuum(_) => outside("VACUUM"),
+        S::CreateIndex(_) if concurrently.is_some() => outside("CREATE INDEX CONCURRENTLY"),
+        S::DropIndex(_) if concurrently.is_some() => outside("DROP INDEX CONCURRENTLY"),
+        S::Reindex(_) if concurrently.is_some() => outside("REINDEX CONCURRENTLY"),
+        S::Reindex(_) if has(SyntaxKind::DATABASE_KW) || has(SyntaxKind::SYSTEM_KW) => outside("REINDEX DATABASE"),
+        S::AlterTable(_) if concurrently.is_some() => outside("ALTER TABLE ... DETACH PARTITION CONCURRENTLY"),
+        S::CreateDatabase(_) => outside("CREATE DATABASE"),
+        S::DropDatabase(_) => outside("DROP DATABASE"),
+        S::AlterDatabase(_) if has(SyntaxKind::TABLESPACE_KW) && !has(SyntaxKind::OWNER_KW) => outside("ALTER DATABASE ... SET TABLESPACE"),
+        S::CreateTablespace(_) => outside("CREATE TABLESPACE"),
+        S::DropTablespace(_) => outside("DROP TABLESPACE"),
+        S::AlterSystem(_) => outside("ALTER SYSTEM"),
+        S::Cluster(_) if words.len() == 1 || (words.len() == 2 && has(SyntaxKind::VERBOSE_KW)) => outside("CLUSTER"),
+        S::CreateSubscription(_) => outside("CREATE SUBSCRIPTION"),
+        S::DropSubscription(_) => outside("DROP SUBSCRIPTION"),
+        S::Discard(_) if has(SyntaxKind::ALL_KW) => outside("DISCARD ALL"),
+        _ => Tx::Plain,
     }
 }
 

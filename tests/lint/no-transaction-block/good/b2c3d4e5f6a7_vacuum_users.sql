@@ -1,0 +1,13 @@
+-- Vacuum users
+--
+-- Revision ID: b2c3d4e5f6a7
+-- Revises: a1b2c3d4e5f6
+-- Create Date: 2026-11-27 10:00:00.000000
+-- Transactional: false
+
+-- kiln:upgrade
+VACUUM (ANALYZE) users;
+ANALYZE users;
+
+-- kiln:downgrade
+SELECT 1;
