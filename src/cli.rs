@@ -55,6 +55,7 @@ options:
   --schema <name>           schema of the version and history tables
   --version-table <name>    default alembic_version
   --lock-wait <seconds>     how long to wait for another runner (default 300)
+  --connect-timeout <s>     bound on connecting, handshake included (default 10; connect_timeout in the URL wins)
   --lock-timeout <ms>       lock_timeout for migration statements
   --statement-timeout <ms>  statement_timeout for migration statements
   --single-transaction      run the whole upgrade in one transaction
@@ -271,25 +272,154 @@ fn load(embedded: Option<Migrations>, args: &Args) -> Result<Migrations, String>
     }
 }
 
-/// A connection for the CLI: TLS when the `tls` feature is on (libpq's
-/// `require` semantics: encrypted, certificate not verified).
+/// How long a connection attempt may take by default, handshake included.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection for the CLI.
+///
+/// - Every wait is bounded: the TCP connect by `connect_timeout` (from the
+///   URL, else `timeout`, else 10 s), and the whole attempt, TLS and the
+///   startup handshake included, by the same deadline (a server that
+///   accepts TCP and never answers does not hang the start). TCP
+///   keepalives are on, so a peer that vanishes mid-run is noticed.
+/// - The session's `application_name` is `kiln <binary>` unless the URL
+///   sets one, so operators see kiln in `pg_stat_activity`.
+/// - TLS (feature `tls`): `sslmode=verify-full` checks the certificate
+///   against `sslrootcert` (or the system's roots) and the host name;
+///   `verify-ca` the certificate only; `require`, as in libpq without a root
+///   certificate, encrypts without verifying.
+/// - Errors keep PostgreSQL's cause (message, SQLSTATE, detail, hint) or the
+///   system's, with the password redacted.
 pub fn connect(url: &str) -> Result<postgres::Client, String> {
+    connect_with(url, None)
+}
+
+/// [`connect`] with a connect timeout for URLs that do not set one.
+pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Client, String> {
     let safe = redact_url(url);
-    let config: postgres::Config = url.parse().map_err(|e| format!("bad database URL `{safe}`: {e}"))?;
-    #[cfg(feature = "tls")]
-    {
-        let connector = native_tls::TlsConnector::builder()
-            .danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true)
-            .build()
-            .map_err(|e| format!("cannot set up TLS: {e}"))?;
-        config
-            .connect(postgres_native_tls::MakeTlsConnector::new(connector))
-            .map_err(|e| format!("cannot connect to `{safe}`: {e}"))
+    let (url_rest, sslmode) = take_param(url, "sslmode");
+    let (url_rest, rootcert) = take_param(&url_rest, "sslrootcert");
+    let verify = match sslmode.as_deref() {
+        Some("verify-full") => Some(true),
+        Some("verify-ca") => Some(false),
+        _ => None,
+    };
+    let mut effective = url_rest.clone();
+    if let Some(mode) = sslmode.as_deref() {
+        let libpq = match mode {
+            "verify-full" | "verify-ca" => "require",
+            other => other,
+        };
+        effective = add_param(&url_rest, "sslmode", libpq);
     }
+    let mut config: postgres::Config = effective.parse().map_err(|e| format!("bad database URL `{safe}`: {}", crate::conn::with_causes(&e)))?;
+    let deadline = config.get_connect_timeout().copied().or(timeout).unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    config.connect_timeout(deadline);
+    config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+    if config.get_application_name().is_none() {
+        let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())).unwrap_or_else(|| "kiln".into());
+        config.application_name(&format!("kiln {exe}"));
+    }
+    let where_ = {
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(h) => h.clone(),
+                postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .collect();
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        format!("{}:{port}", hosts.first().cloned().unwrap_or_else(|| "localhost".into()))
+    };
+    #[cfg(feature = "tls")]
+    let tls = {
+        let mut builder = native_tls::TlsConnector::builder();
+        match verify {
+            None => {
+                builder.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+            }
+            Some(full) => {
+                if let Some(path) = &rootcert {
+                    let pem = std::fs::read(path).map_err(|e| format!("cannot read sslrootcert `{path}`: {e}"))?;
+                    let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| format!("sslrootcert `{path}` is not a PEM certificate: {e}"))?;
+                    builder.add_root_certificate(cert).disable_built_in_roots(true);
+                }
+                builder.danger_accept_invalid_hostnames(!full);
+            }
+        }
+        postgres_native_tls::MakeTlsConnector::new(builder.build().map_err(|e| format!("cannot set up TLS: {e}"))?)
+    };
     #[cfg(not(feature = "tls"))]
-    {
-        config.connect(postgres::NoTls).map_err(|e| format!("cannot connect to `{safe}`: {e}"))
+    let tls = {
+        if verify.is_some() {
+            return Err("sslmode=verify-ca/verify-full needs kiln's `tls` feature".into());
+        }
+        let _ = rootcert;
+        postgres::NoTls
+    };
+    // The driver bounds only the TCP connect: bound the whole attempt on a
+    // helper thread (left behind, blocked, if the server never answers).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(config.connect(tls));
+    });
+    let secret = password_of(url);
+    let explain = |e: postgres::Error| {
+        // PostgreSQL's message, SQLSTATE, detail and hint; or the system's cause.
+        let text = crate::conn::from_pg(&e).to_string();
+        scrub(&format!("cannot connect to `{safe}`: {text}"), secret.as_deref())
+    };
+    match rx.recv_timeout(deadline + Duration::from_millis(500)) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(explain(e)),
+        Err(_) => Err(format!(
+            "cannot connect to `{safe}`: the server at {where_} accepted the connection but did not answer within {} s (connect_timeout); \
+             check that it is PostgreSQL and that it is not overloaded or frozen, or raise --connect-timeout",
+            deadline.as_secs()
+        )),
+    }
+}
+
+/// Removes `key` from a URL's query string or a `key=value` connection
+/// string, returning the rest and its value.
+fn take_param(url: &str, key: &str) -> (String, Option<String>) {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else { return (url.to_string(), None) };
+        let mut value = None;
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| match p.split_once('=') {
+                Some((k, v)) if k == key => {
+                    value = Some(v.to_string());
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        let rest = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        (rest, value)
+    } else {
+        let mut value = None;
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|p| match p.split_once('=') {
+                Some((k, v)) if k == key => {
+                    value = Some(v.trim_matches('\'').to_string());
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        (kept.join(" "), value)
+    }
+}
+
+fn add_param(url: &str, key: &str, value: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        format!("{url}{}{key}={value}", if url.contains('?') { '&' } else { '?' })
+    } else {
+        format!("{url} {key}={value}")
     }
 }
 
@@ -332,7 +462,7 @@ fn dispatch(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
         }
         _ => {
             let url = args.database_url.clone().ok_or("set DATABASE_URL or pass --database-url")?;
-            let mut client = connect(&url)?;
+            let mut client = connect_with(&url, args.connect_timeout)?;
             online(&migrator, &mut client, command, args, &pos)
         }
     }
@@ -674,7 +804,7 @@ fn main_job(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
         }
     };
     println!("upgrading {} to head ({} revisions embedded)", redact_url(&url), migrator.migrations().len());
-    let mut client = connect(&url)?;
+    let mut client = connect_with(&url, args.connect_timeout)?;
     let outcome = migrator.upgrade(&mut client, "heads").map_err(|e| e.to_string())?;
     print_outcome(&migrator, &outcome, false);
     let rows = client

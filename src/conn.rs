@@ -87,8 +87,25 @@ pub(crate) fn from_pg(e: &pg::Error) -> DbError {
             hint: db.hint().map(str::to_string),
             closed: e.is_closed(),
         },
-        None => DbError { code: None, message: e.to_string(), position: None, detail: None, hint: None, closed: e.is_closed() },
+        None => DbError { code: None, message: with_causes(e), position: None, detail: None, hint: None, closed: e.is_closed() },
     }
+}
+
+/// An error's message followed by each of its causes (`error connecting to
+/// server: Connection refused (os error 111)`): the driver's own message
+/// alone ("db error", "error connecting to server") says nothing.
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(feature = "tokio-postgres")]

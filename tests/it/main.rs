@@ -10,6 +10,7 @@ mod oracle;
 mod oracle_pg;
 mod pg;
 mod props;
+mod reliability;
 mod runtime;
 mod safety;
 mod tidy;
