@@ -107,7 +107,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         deny_warnings: false,
         resolution: None,
         connect_timeout: None,
-        config: Config::default(),
+        config: Config { on_progress: Some(std::sync::Arc::new(|line: &str| eprintln!("{line}"))), ..Config::default() },
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -332,12 +332,17 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
         let port = config.get_ports().first().copied().unwrap_or(5432);
         format!("{}:{port}", hosts.first().cloned().unwrap_or_else(|| "localhost".into()))
     };
+    let plain = matches!(sslmode.as_deref(), Some("disable"));
     #[cfg(feature = "tls")]
-    let tls = {
+    let tls = if plain {
+        None
+    } else {
         let mut builder = native_tls::TlsConnector::builder();
         match verify {
             None => {
-                builder.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+                // Nothing is verified, so the system's roots are not loaded
+                // (parsing them costs every start tens of milliseconds of CPU).
+                builder.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true).disable_built_in_roots(true);
             }
             Some(full) => {
                 if let Some(path) = &rootcert {
@@ -348,7 +353,7 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
                 builder.danger_accept_invalid_hostnames(!full);
             }
         }
-        postgres_native_tls::MakeTlsConnector::new(builder.build().map_err(|e| format!("cannot set up TLS: {e}"))?)
+        Some(postgres_native_tls::MakeTlsConnector::new(builder.build().map_err(|e| format!("cannot set up TLS: {e}"))?))
     };
     #[cfg(not(feature = "tls"))]
     let tls = {
@@ -356,13 +361,18 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
             return Err("sslmode=verify-ca/verify-full needs kiln's `tls` feature".into());
         }
         let _ = rootcert;
-        postgres::NoTls
+        None::<postgres::NoTls>
     };
     // The driver bounds only the TCP connect: bound the whole attempt on a
     // helper thread (left behind, blocked, if the server never answers).
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(config.connect(tls));
+        // `sslmode=disable` skips TLS set-up, which loads the system's roots
+        // (tens of milliseconds of CPU on every start).
+        let _ = tx.send(match tls {
+            Some(tls) => config.connect(tls),
+            None => config.connect(postgres::NoTls),
+        });
     });
     let secret = password_of(url);
     let explain = |e: postgres::Error| {

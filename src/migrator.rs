@@ -45,7 +45,7 @@ pub enum DriftPolicy {
 }
 
 /// Settings of a [`Migrator`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// Where the version and history tables live.
     pub tables: Tables,
@@ -65,6 +65,25 @@ pub struct Config {
     pub allow_unknown_revisions: bool,
     /// Recorded in the history table as the binary that applied a step.
     pub applied_by: String,
+    /// Called with a line when a run has something to say while it works
+    /// (it waits for another runner's lock). The CLI prints it to stderr.
+    pub on_progress: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("tables", &self.tables)
+            .field("transaction_mode", &self.transaction_mode)
+            .field("lock_wait", &self.lock_wait)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("drift", &self.drift)
+            .field("allow_unknown_revisions", &self.allow_unknown_revisions)
+            .field("applied_by", &self.applied_by)
+            .field("on_progress", &self.on_progress.as_ref().map(|_| "Fn"))
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -82,6 +101,7 @@ impl Default for Config {
             drift: DriftPolicy::default(),
             allow_unknown_revisions: false,
             applied_by: format!("{exe} (kiln {})", env!("CARGO_PKG_VERSION")),
+            on_progress: None,
         }
     }
 }
@@ -259,6 +279,8 @@ pub enum Error {
         waited: Duration,
         /// The advisory-lock key.
         key: i64,
+        /// The session holding it, when it could be read.
+        holder: Option<String>,
     },
     /// A revision's SQL failed; its transaction was rolled back.
     RevisionFailed {
@@ -275,6 +297,9 @@ pub enum Error {
         /// Steps that completed before the failure (committed).
         applied: Vec<AppliedStep>,
     },
+    /// A setting is unusable (a table name PostgreSQL would truncate, an
+    /// empty one); nothing was sent.
+    Config(String),
     /// Any other database error, with what kiln was doing.
     Database {
         /// What kiln was doing.
@@ -350,12 +375,19 @@ impl fmt::Display for Error {
                 "revision `{revision}` must run outside a transaction, so it cannot be part of a single-transaction run; \
                  use per-revision transactions"
             ),
-            Error::LockTimeout { waited, key } => write!(
-                f,
-                "another migration held the advisory lock {key} for {:.0} s; if no migration is running, \
-                 find the holder with `SELECT pid FROM pg_locks WHERE locktype = 'advisory'`",
-                waited.as_secs_f64()
-            ),
+            Error::LockTimeout { waited, key, holder } => match holder {
+                Some(h) => write!(
+                    f,
+                    "another migration held the advisory lock {key} for {:.0} s: {h}; wait for it, or if it is stuck stop it with `SELECT pg_terminate_backend(<pid>)`",
+                    waited.as_secs_f64()
+                ),
+                None => write!(
+                    f,
+                    "another migration held the advisory lock {key} for {:.0} s; if no migration is running, \
+                     find the holder with `SELECT pid FROM pg_locks WHERE locktype = 'advisory'`",
+                    waited.as_secs_f64()
+                ),
+            },
             Error::RevisionFailed { revision, direction, location, statement, source, applied } => {
                 let dir = if *direction == Direction::Up { "upgrade" } else { "downgrade" };
                 write!(f, "{dir} of revision `{revision}` failed and was rolled back")?;
@@ -372,6 +404,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Database { context, source } => write!(f, "{context}: {source}"),
+            Error::Config(message) => write!(f, "{message}"),
         }
     }
 }
@@ -520,6 +553,7 @@ impl Migrator {
 
     /// Runs a command.
     pub async fn execute<C: Conn>(&self, conn: &mut C, command: &Command) -> Result<Outcome, Error> {
+        self.config.tables.validate().map_err(Error::Config)?;
         if let Command::Upgrade(target) = command {
             // The fast path: at head, nothing drifted: one round trip, no lock, no graph.
             if let Some(rows) = self.quick_at_head(conn, target).await {
@@ -535,7 +569,15 @@ impl Migrator {
                 return Ok(outcome);
             }
         }
-        self.acquire_lock(conn).await?;
+        let target = match command {
+            Command::Upgrade(t) => Some(t.as_str()),
+            _ => None,
+        };
+        if !self.acquire_lock(conn, target).await? {
+            // Another runner brought the database to the target meanwhile.
+            let rows = self.current_heads(conn).await?;
+            return Ok(Outcome { before: rows.clone(), after: rows, ..Outcome::default() });
+        }
         let result = self.execute_locked(conn, command).await;
         let key = self.config.tables.lock_key();
         let unlock = conn.batch(&format!("SELECT pg_advisory_unlock({key});")).await;
@@ -680,12 +722,20 @@ impl Migrator {
         }
     }
 
-    async fn acquire_lock<C: Conn>(&self, conn: &mut C) -> Result<(), Error> {
+    /// Takes the advisory lock, polling (never blocking inside PostgreSQL,
+    /// where a waiting session would hold a snapshot that a `CREATE INDEX
+    /// CONCURRENTLY` in the holder waits for). Between attempts a waiter
+    /// checks the idle fast path: once the holder has brought the database
+    /// to the target, the waiter returns `Ok(false)` without ever taking the
+    /// lock, so a crowd of starting replicas finishes with the holder. The
+    /// poll interval grows to 100 ms at most.
+    async fn acquire_lock<C: Conn>(&self, conn: &mut C, target: Option<&str>) -> Result<bool, Error> {
         let key = self.config.tables.lock_key();
         let start = Instant::now();
-        let mut delay = Duration::from_millis(20);
+        let mut delay = Duration::from_millis(5);
         // Jitter from the process id, so runners started together spread out.
-        let jitter = u64::from(std::process::id() % 17);
+        let jitter = u64::from(std::process::id() % 7);
+        let mut told = false;
         loop {
             let rows = conn
                 .query(&format!("SELECT pg_try_advisory_lock({key});"))
@@ -693,13 +743,47 @@ impl Migrator {
                 .map_err(|source| Error::Database { context: "taking the advisory lock", source })?;
             let got = rows.first().and_then(|r| r.first()).and_then(|r| r.first()).cloned().flatten();
             if got.as_deref() == Some("t") {
-                return Ok(());
+                return Ok(true);
+            }
+            if let Some(target) = target {
+                if self.quick_at_head(conn, target).await.is_some() {
+                    return Ok(false);
+                }
             }
             if start.elapsed() >= self.config.lock_wait {
-                return Err(Error::LockTimeout { waited: start.elapsed(), key });
+                let holder = self.lock_holder(conn).await;
+                return Err(Error::LockTimeout { waited: start.elapsed(), key, holder });
+            }
+            if !told && start.elapsed() >= Duration::from_secs(2) {
+                told = true;
+                if let Some(h) = self.lock_holder(conn).await {
+                    self.progress(&format!("waiting for the migration lock, held by {h}"));
+                }
             }
             conn.sleep(delay + Duration::from_millis(jitter)).await;
-            delay = (delay * 2).min(Duration::from_millis(1000));
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Who holds the advisory lock: pid, application and what it runs.
+    async fn lock_holder<C: Conn>(&self, conn: &mut C) -> Option<String> {
+        let key = self.config.tables.lock_key() as u64;
+        let (hi, lo) = (key >> 32, key & 0xffff_ffff);
+        let sql = format!(
+            "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), coalesce(left(a.query, 120), ''), \
+             coalesce(extract(epoch FROM now() - a.backend_start)::bigint::text, '') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {hi} AND l.objid = {lo} AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database());"
+        );
+        let rows = conn.query(&sql).await.ok()?;
+        let row = rows.into_iter().flatten().next()?;
+        let f = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        Some(format!("server process {} (application `{}`, {} s old, {}: `{}`)", f(0), f(1), f(4), f(2), f(3)))
+    }
+
+    /// Reports progress through the configured callback, if any.
+    fn progress(&self, line: &str) {
+        if let Some(cb) = &self.config.on_progress {
+            cb(line);
         }
     }
 

@@ -1,4 +1,4 @@
-//! The `kiln` binary: its subcommands, exit codes and JSON output, 20
+//! The `kiln` binary: its subcommands, exit codes and JSON output, 50
 //! processes starting at once, offline SQL run by psql against an online
 //! upgrade, TLS, and passwords kept out of errors.
 
@@ -96,9 +96,17 @@ fn offline_sql_run_by_psql_builds_the_same_schema_as_an_online_upgrade() {
 }
 
 #[test]
-fn twenty_processes_started_at_once_apply_every_revision_exactly_once() {
-    let url = fresh_db();
-    let children: Vec<_> = (0..20)
+fn fifty_processes_started_at_once_apply_every_revision_exactly_once() {
+    // One process alone, for the ratio printed below (a figure, not a timed assertion).
+    // Without TLS: setting up OpenSSL costs each process more CPU than the
+    // whole run, and 50 of them on two cores would measure only that.
+    let alone = format!("{}?sslmode=disable", fresh_db());
+    let t = std::time::Instant::now();
+    assert!(kiln(&["--database-url", &alone, "upgrade", "head"]).status.success());
+    let one = t.elapsed();
+    let url = format!("{}?sslmode=disable", fresh_db());
+    let t = std::time::Instant::now();
+    let children: Vec<_> = (0..50)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_kiln"))
                 .args(["--database-url", &url, "--format", "json", "upgrade", "head"])
@@ -116,6 +124,24 @@ fn twenty_processes_started_at_once_apply_every_revision_exactly_once() {
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         applied += json["applied"].as_array().unwrap().len();
     }
+    let batch = t.elapsed();
+    // The floor: 50 processes that only connect and read the version table.
+    let t = std::time::Instant::now();
+    let readers: Vec<_> = (0..50)
+        .map(|_| Command::new(env!("CARGO_BIN_EXE_kiln")).args(["--database-url", &url, "current"]).stdout(std::process::Stdio::null()).spawn().unwrap())
+        .collect();
+    for mut r in readers {
+        assert!(r.wait().unwrap().success());
+    }
+    let floor = t.elapsed();
+    println!(
+        "50 simultaneous starts: {:.0} ms; one process alone {:.0} ms ({:.2}x); 50 processes that only connect and read {:.0} ms ({:.2}x)",
+        batch.as_secs_f64() * 1e3,
+        one.as_secs_f64() * 1e3,
+        batch.as_secs_f64() / one.as_secs_f64(),
+        floor.as_secs_f64() * 1e3,
+        batch.as_secs_f64() / floor.as_secs_f64()
+    );
     assert_eq!(applied, 7, "each revision applied once in total");
     let mut c = client(&url);
     assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
