@@ -329,6 +329,17 @@ fn check_with(
                 }
             };
             let file = report.sources.add(SourceFile::new(display(&f.name), f.path.clone(), text.clone()));
+            if let Some(at) = text.find('\0') {
+                // PostgreSQL's protocol cannot carry it: the revision would fail when it runs.
+                report.diagnostics.push(
+                    Diagnostic::error("nul-byte", format!("`{}` contains a NUL byte, which PostgreSQL cannot receive in a query", display(&f.name)))
+                        .at(file, at..at + 1)
+                        .with_help("remove it: PostgreSQL text cannot hold NUL; for binary data write a bytea escape such as `'\\x00'::bytea`"),
+                );
+                parse_failed = true;
+                unparsed_ids.push(stem.split('_').next().unwrap_or(stem).to_string());
+                continue;
+            }
             let name_ok = stem.contains('_') && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !name_ok {
                 report.diagnostics.push(

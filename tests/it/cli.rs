@@ -280,3 +280,38 @@ fn check_dir_without_a_database_runs_the_build_checks() {
     assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(13), Some(14)));
     assert_eq!(d["help"].as_str(), Some("name it `ix_teams_name`: `ix_<table>_<column>[_<column>...]`"));
 }
+
+#[test]
+fn connections_fail_with_their_cause_and_a_silent_server_times_out() {
+    // A server that accepts TCP and never answers (a black-holed proxy).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = format!("postgres://kiln:s3cret@127.0.0.1:{port}/app");
+    for args in [vec!["--connect-timeout", "1"], vec![]] {
+        let with_url = if args.is_empty() { format!("{url}?connect_timeout=1") } else { url.clone() };
+        let started = std::time::Instant::now();
+        let mut all = vec!["--database-url", &with_url, "current"];
+        all.splice(0..0, args.iter().copied());
+        let out = kiln(&all);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded by the connect timeout");
+        let err = stderr(&out);
+        assert!(err.contains("did not answer within 1 s") && !err.contains("s3cret"), "{err}");
+    }
+    drop(silent);
+    // A refused port keeps the system's cause.
+    let out = kiln(&["--database-url", &format!("postgres://kiln:s3cret@127.0.0.1:{port}/app"), "current"]);
+    assert!(stderr(&out).contains("Connection refused") && !stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    // A missing database keeps PostgreSQL's message and SQLSTATE.
+    let out = kiln(&["--database-url", &cluster().url("no_such_db"), "current"]);
+    assert!(stderr(&out).contains("database \"no_such_db\" does not exist (SQLSTATE 3D000)"), "{}", stderr(&out));
+    // Table names PostgreSQL would truncate, or an empty one, are refused before anything runs.
+    let db = fresh_db();
+    let long = "v".repeat(61);
+    for (name, want) in [(long.as_str(), "too long"), ("", "is empty")] {
+        let out = kiln(&["--database-url", &db, "--version-table", name, "upgrade", "head"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+    }
+    assert!(crate::pg::tables(&mut client(&db)).is_empty(), "nothing ran");
+}
