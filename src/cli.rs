@@ -560,7 +560,7 @@ fn print_outcome(migrator: &Migrator, o: &Outcome, json: bool) {
     for s in &o.applied {
         let rev = migrator.migrations().get(&s.revision);
         let msg = rev.map_or("", |r| r.message);
-        let verb = if s.direction == Direction::Up { "upgrade" } else { "downgrade" };
+        let verb = s.direction.as_str();
         println!("{verb:>9} {} ({:>7.1} ms) {msg}", s.revision, s.duration.as_secs_f64() * 1e3);
     }
     if o.applied.is_empty() && o.before == o.after {

@@ -174,7 +174,7 @@ pub struct Outcome {
     /// Things the caller should know (accepted drift, an unknown revision).
     pub warnings: Vec<String>,
     /// What a command changed besides applying revisions (a resolved
-    /// interruption, an accepted checksum, a resumed revision), one line each.
+    /// interruption, a resumed revision), one line each.
     pub changes: Vec<String>,
 }
 
@@ -345,7 +345,7 @@ impl fmt::Display for Error {
                 "{} of revision `{revision}` ({file}) ended the transaction kiln runs it in (a COMMIT, ROLLBACK or END in its SQL), so kiln recorded nothing: \
                  what ran before that statement may have been committed and will run again on the next attempt; \
                  remove the statement, or give the revision `-- Transactional: false` to run it statement by statement",
-                dir_word(*direction)
+                direction.as_str()
             ),
             Error::TransactionControl { revision, location, statement } => write!(
                 f,
@@ -357,7 +357,7 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "{} of non-transactional revision `{revision}` stopped at statement {index} of {total} ({location}): {source}\n  statement: {}",
-                    dir_word(*direction),
+                    direction.as_str(),
                     short(statement)
                 )?;
                 write!(f, "\n  statements before it took effect and stay (it runs outside a transaction); fix the cause, and the next upgrade resumes at this statement")?;
@@ -389,8 +389,7 @@ impl fmt::Display for Error {
                 ),
             },
             Error::RevisionFailed { revision, direction, location, statement, source, applied } => {
-                let dir = if *direction == Direction::Up { "upgrade" } else { "downgrade" };
-                write!(f, "{dir} of revision `{revision}` failed and was rolled back")?;
+                write!(f, "{} of revision `{revision}` failed and was rolled back", direction.as_str())?;
                 if let Some(l) = location {
                     write!(f, " at {l}")?;
                 }
@@ -409,6 +408,11 @@ impl fmt::Display for Error {
     }
 }
 
+/// `map_err(db("what kiln was doing"))`: a database error with its context.
+fn db(context: &'static str) -> impl FnOnce(DbError) -> Error {
+    move |source| Error::Database { context, source }
+}
+
 /// A statement as shown in a message: trimmed, at most 200 characters.
 fn short(s: &str) -> String {
     let s = s.trim();
@@ -417,14 +421,6 @@ fn short(s: &str) -> String {
         format!("{cut} ...")
     } else {
         cut
-    }
-}
-
-fn dir_word(d: Direction) -> &'static str {
-    if d == Direction::Up {
-        "upgrade"
-    } else {
-        "downgrade"
     }
 }
 
@@ -441,6 +437,25 @@ impl From<PlanError> for Error {
     fn from(e: PlanError) -> Self {
         Error::Plan(e)
     }
+}
+
+/// How [`Migrator::acquire_lock`] ended.
+enum Lock {
+    /// This session holds the advisory lock.
+    Held,
+    /// Another runner brought the database to the target while this one
+    /// waited (the version rows it found): no lock is needed.
+    NotNeeded(Vec<String>),
+}
+
+/// What [`Migrator::settle`] found about the statement a part-way run stopped at.
+enum Settled {
+    /// Run it (it did not take effect, or running it again is harmless).
+    Run,
+    /// Run it, after what is said was done to make that safe.
+    RunAfter(String),
+    /// It took effect, as said: go on after it.
+    Done(String),
 }
 
 /// The latest history row of a revision.
@@ -573,9 +588,8 @@ impl Migrator {
             Command::Upgrade(t) => Some(t.as_str()),
             _ => None,
         };
-        if !self.acquire_lock(conn, target).await? {
+        if let Lock::NotNeeded(rows) = self.acquire_lock(conn, target).await? {
             // Another runner brought the database to the target meanwhile.
-            let rows = self.current_heads(conn).await?;
             return Ok(Outcome { before: rows.clone(), after: rows, ..Outcome::default() });
         }
         let result = self.execute_locked(conn, command).await;
@@ -729,7 +743,7 @@ impl Migrator {
     /// to the target, the waiter returns `Ok(false)` without ever taking the
     /// lock, so a crowd of starting replicas finishes with the holder. The
     /// poll interval grows to 100 ms at most.
-    async fn acquire_lock<C: Conn>(&self, conn: &mut C, target: Option<&str>) -> Result<bool, Error> {
+    async fn acquire_lock<C: Conn>(&self, conn: &mut C, target: Option<&str>) -> Result<Lock, Error> {
         let key = self.config.tables.lock_key();
         let start = Instant::now();
         let mut delay = Duration::from_millis(5);
@@ -743,11 +757,11 @@ impl Migrator {
                 .map_err(|source| Error::Database { context: "taking the advisory lock", source })?;
             let got = rows.first().and_then(|r| r.first()).and_then(|r| r.first()).cloned().flatten();
             if got.as_deref() == Some("t") {
-                return Ok(true);
+                return Ok(Lock::Held);
             }
             if let Some(target) = target {
-                if self.quick_at_head(conn, target).await.is_some() {
-                    return Ok(false);
+                if let Some(rows) = self.quick_at_head(conn, target).await {
+                    return Ok(Lock::NotNeeded(rows));
                 }
             }
             if start.elapsed() >= self.config.lock_wait {
@@ -891,7 +905,7 @@ impl Migrator {
         if let Some(history) = &state.history {
             for (id, latest) in history.iter().filter(|(_, l)| l.status.in_progress()) {
                 let Some(rev) = self.graph().index_of(id) else { continue };
-                let resumed = plan.steps.iter().any(|s| s.revision == rev && dir_word(s.direction) == latest.direction);
+                let resumed = plan.steps.iter().any(|s| s.revision == rev && s.direction.as_str() == latest.direction);
                 if !resumed {
                     return Err(self.interrupted(rev, latest, format!("this {} does not continue its {}", if plan.steps.first().is_some_and(|s| s.direction == Direction::Down) { "downgrade" } else { "command" }, latest.direction)));
                 }
@@ -968,7 +982,7 @@ impl Migrator {
     ) -> Result<(), Error> {
         let r = self.migrations.at(rev);
         let (sql, section_start) = self.section(rev, direction);
-        let dir = dir_word(direction);
+        let dir = direction.as_str();
         let prefix = if own_transaction { format!("BEGIN;\n{}", guard_set_sql(guard)) } else { "SAVEPOINT kiln_revision;\n".to_string() };
         let mut script = String::with_capacity(sql.len() + 768);
         script.push_str(&prefix);
@@ -1053,7 +1067,7 @@ impl Migrator {
     ) -> Result<Option<String>, Error> {
         let r = self.migrations.at(rev);
         let (sql, _) = self.section(rev, direction);
-        let dir = dir_word(direction);
+        let dir = direction.as_str();
         let t = &self.config.tables;
         let statements: Vec<(&str, &Statement)> = r.statements(direction == Direction::Up).collect();
         if statements.is_empty() && has_code(sql) {
@@ -1066,7 +1080,6 @@ impl Migrator {
             });
         }
         let started = Instant::now();
-        let db = |context| move |source| Error::Database { context, source };
         let (id, mut next, note) = match resume {
             Some(latest) if latest.checksum != r.checksum => {
                 return Err(self.interrupted(
@@ -1081,12 +1094,18 @@ impl Migrator {
             }
             Some(latest) => {
                 let done = latest.statements_done.unwrap_or(0).min(statements.len());
-                let settled = self.settle(conn, rev, latest, &statements).await?;
                 let mut note = format!("resumed `{}` at statement {} of {}", r.id, done + 1, statements.len());
-                if let Some(how) = &settled {
-                    note.push_str(&format!(" ({how})"));
-                }
-                let next = if settled.as_deref().is_some_and(|h| h.starts_with("done:")) { done + 1 } else { done };
+                let next = match self.settle(conn, rev, latest, &statements).await? {
+                    Settled::Run => done,
+                    Settled::RunAfter(how) => {
+                        note.push_str(&format!(" ({how})"));
+                        done
+                    }
+                    Settled::Done(how) => {
+                        note.push_str(&format!(" (done: {how})"));
+                        done + 1
+                    }
+                };
                 let sql = t.history_status_sql(&latest.id, Status::Started, Some(next), None);
                 conn.batch(&sql).await.map_err(db("recording the resumed run"))?;
                 (latest.id.clone(), next, Some(note))
@@ -1140,19 +1159,16 @@ impl Migrator {
         Ok(note)
     }
 
-    /// Decides what to do with the statement a part-way run stopped at.
-    /// `None`: run it; `Some("done: ...")`: it took effect, go on after it;
-    /// `Some(other)`: what was done to make running it safe. A statement
-    /// still running in another session (a killed client does not stop a
-    /// `CREATE INDEX CONCURRENTLY` on the server) is waited for first.
-    async fn settle<C: Conn>(&self, conn: &mut C, rev: RevIdx, latest: &Latest, statements: &[(&str, &Statement)]) -> Result<Option<String>, Error> {
+    /// Decides what to do with the statement a part-way run stopped at. A
+    /// statement still running in another session (a killed client does not
+    /// stop a `CREATE INDEX CONCURRENTLY` on the server) is waited for first.
+    async fn settle<C: Conn>(&self, conn: &mut C, rev: RevIdx, latest: &Latest, statements: &[(&str, &Statement)]) -> Result<Settled, Error> {
         let done = latest.statements_done.unwrap_or(0);
-        let Some(&(text, s)) = statements.get(done) else { return Ok(None) };
+        let Some(&(text, s)) = statements.get(done) else { return Ok(Settled::Run) };
         if s.kind.shares_transaction() {
             // It was sent with its progress record: it did not take effect.
-            return Ok(None);
+            return Ok(Settled::Run);
         }
-        let db = |context| move |source| Error::Database { context, source };
         // Sent alone, so pg_stat_activity shows exactly its text while it runs.
         let running = format!(
             "SELECT pid::text FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() AND state <> 'idle' AND query = {};",
@@ -1189,22 +1205,22 @@ impl Migrator {
                 );
                 let rows = conn.query(&sql).await.map_err(db("checking the interrupted index in pg_index"))?;
                 match rows.into_iter().flatten().next().as_deref() {
-                    Some([Some(valid), _]) if valid == "true" => Ok(Some(format!("done: index `{index}` exists and is valid"))),
+                    Some([Some(valid), _]) if valid == "true" => Ok(Settled::Done(format!("index `{index}` exists and is valid"))),
                     Some([Some(_), Some(qualified)]) => {
                         conn.batch(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified};")).await.map_err(db("dropping the INVALID index left by the interrupted statement"))?;
-                        Ok(Some(format!("dropped the INVALID index `{index}` it left, to build it again")))
+                        Ok(Settled::RunAfter(format!("dropped the INVALID index `{index}` it left, to build it again")))
                     }
-                    _ => Ok(None),
+                    _ => Ok(Settled::Run),
                 }
             }
             StatementKind::DropIndexConcurrently { index } => {
                 let rows = conn.query(&format!("SELECT (to_regclass({}) IS NULL)::text;", quote_literal(index))).await.map_err(db("checking the interrupted index"))?;
                 let gone = rows.into_iter().flatten().next().and_then(|r| r.into_iter().next().flatten()).as_deref() == Some("true");
-                Ok(gone.then(|| format!("done: index {index} is gone")))
+                Ok(if gone { Settled::Done(format!("index {index} is gone")) } else { Settled::Run })
             }
-            StatementKind::Repeatable => Ok(None),
+            StatementKind::Repeatable => Ok(Settled::Run),
             // PostgreSQL said it failed, or an operator said to run it.
-            _ if matches!(latest.status, Status::Failed | Status::Retry) => Ok(None),
+            _ if matches!(latest.status, Status::Failed | Status::Retry) => Ok(Settled::Run),
             _ => Err(self.interrupted(rev, latest, "kiln cannot tell whether the statement it was running took effect".into())),
         }
     }

@@ -221,6 +221,21 @@ pub enum Direction {
     Down,
 }
 
+impl Direction {
+    /// `upgrade` or `downgrade`: the command's name, and how kiln's history
+    /// table spells the direction (a stored spelling).
+    ///
+    /// ```
+    /// assert_eq!(kiln_core::Direction::Down.as_str(), "downgrade");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "upgrade",
+            Direction::Down => "downgrade",
+        }
+    }
+}
+
 /// One revision run in one direction, with its version-table bookkeeping.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {

@@ -123,11 +123,7 @@ pub fn of_parsed(parsed: &crate::lint::sql::Parsed, sql: &str) -> Vec<Statement<
                 (Tx::Outside { .. }, Op::DropIndex { indexes, .. }) if indexes.len() == 1 => {
                     StatementKind::DropIndexConcurrently { index: quoted(&indexes[0]) }
                 }
-                (Tx::Outside { what, .. }, _)
-                    if matches!(*what, "VACUUM" | "ALTER SYSTEM" | "REINDEX CONCURRENTLY" | "REINDEX DATABASE" | "CLUSTER" | "DISCARD ALL") =>
-                {
-                    StatementKind::Repeatable
-                }
+                (Tx::Outside { repeatable: true, .. }, _) => StatementKind::Repeatable,
                 (Tx::Outside { .. }, _) => StatementKind::Outside,
             };
             let text = sql.get(st.span.clone()).unwrap_or("");

@@ -91,6 +91,7 @@ impl RevisionSet {
             .map(|r| {
                 let p = &r.parsed;
                 let off = r.bom_len;
+                let (up_statements, down_statements) = r.embedded_statements();
                 Revision {
                     id: s(&p.id.value),
                     message: s(&p.message),
@@ -103,8 +104,8 @@ impl RevisionSet {
                     source: s(&r.source),
                     upgrade: (p.upgrade.start + off, p.upgrade.end + off),
                     downgrade: p.downgrade.as_ref().map(|d| (d.start + off, d.end + off)),
-                    upgrade_statements: statements(&r.embedded_statements().0),
-                    downgrade_statements: statements(&r.embedded_statements().1),
+                    upgrade_statements: statements(&up_statements),
+                    downgrade_statements: statements(&down_statements),
                     checksum: s(&r.checksum),
                 }
             })

@@ -110,7 +110,7 @@ fn the_linter_reads_the_real_corpus() {
                 for rev in set.leak().revisions() {
                     let start = rev.upgrade.0;
                     let parsed: Vec<(usize, usize)> =
-                        kiln_core::lint::sql::parse(rev.upgrade_sql()).stmts.iter().map(|s| (s.span.start + start, s.span.start + start + trimmed(&rev.source[s.span.start + start..s.span.end + start]))).collect();
+                        kiln_core::lint::sql::parse(rev.upgrade_sql()).stmts.iter().map(|s| (s.span.start + start, s.span.start + start + crate::pg::trimmed(&rev.source[s.span.start + start..s.span.end + start]))).collect();
                     let embedded: Vec<(usize, usize)> = rev.upgrade_statements.iter().map(|s| (s.start, s.end)).collect();
                     assert_eq!(embedded, parsed, "{package}/{}: the runtime's statements are not the parser's", rev.message);
                 }
@@ -128,10 +128,4 @@ fn the_linter_reads_the_real_corpus() {
     println!("corpus: {total} statements parsed; findings by rule: {by_rule:?}");
     assert!(total >= 200, "{total}");
     assert!(!by_rule.contains_key("sql-syntax"), "{by_rule:?}");
-}
-
-/// The length of a statement's text without its terminating `;` (which the
-/// parser's span includes and the runtime leaves out).
-fn trimmed(text: &str) -> usize {
-    text.trim_end_matches(|c: char| c == ';' || c.is_whitespace()).len()
 }

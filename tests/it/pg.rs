@@ -118,3 +118,9 @@ pub fn schema(c: &mut postgres::Client) -> Vec<String> {
     }
     out
 }
+
+/// The length of a statement's text without its terminating `;` (which the
+/// parser's span includes and the runtime leaves out).
+pub fn trimmed(text: &str) -> usize {
+    text.trim_end_matches(|c: char| c == ';' || c.is_whitespace()).len()
+}

@@ -233,7 +233,7 @@ proptest! {
         let rev = &migrations.revisions()[0];
         let start = rev.upgrade.0;
         let expected: Vec<(usize, usize)> =
-            kiln_core::lint::sql::parse(rev.upgrade_sql()).stmts.iter().map(|s| (s.span.start + start, s.span.start + start + trimmed(&rev.source[s.span.start + start..s.span.end + start]))).collect();
+            kiln_core::lint::sql::parse(rev.upgrade_sql()).stmts.iter().map(|s| (s.span.start + start, s.span.start + start + crate::pg::trimmed(&rev.source[s.span.start + start..s.span.end + start]))).collect();
         let got: Vec<(usize, usize)> = rev.upgrade_statements.iter().map(|s| (s.start, s.end)).collect();
         prop_assert_eq!(&got, &expected);
         let mut end = 0;
@@ -394,10 +394,4 @@ proptest! {
             }
         }
     }
-}
-
-/// The length of a statement's text without its terminating `;` (which the
-/// parser's span includes and the runtime leaves out).
-fn trimmed(text: &str) -> usize {
-    text.trim_end_matches(|c: char| c == ';' || c.is_whitespace()).len()
 }

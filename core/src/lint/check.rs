@@ -692,7 +692,7 @@ fn transaction_rules(st: &Stmt, ctx: &mut Ctx<'_>) {
             .note("kiln commits the revision together with its version-table row; a `COMMIT` or `ROLLBACK` here would commit part of it, or lose it, while kiln records it as applied")
             .help("remove it: the revision already runs in a transaction; to run statements one by one outside a transaction, put `-- Transactional: false` in the header"),
         ),
-        sql::Tx::Outside { what, concurrently } => {
+        sql::Tx::Outside { what, concurrently, .. } => {
             let (rule, span) = match concurrently {
                 Some(c) => ("concurrently-in-transaction", c.clone()),
                 None => ("no-transaction-block", st.span.clone()),

@@ -48,6 +48,9 @@ pub enum Tx {
         what: &'static str,
         /// The `CONCURRENTLY` keyword's range.
         concurrently: Option<Range<usize>>,
+        /// Running it again after an interruption is harmless (`VACUUM`,
+        /// `ALTER SYSTEM`, `REINDEX`, `CLUSTER`, `DISCARD ALL`).
+        repeatable: bool,
     },
 }
 
@@ -659,50 +662,50 @@ fn lower(stmt: &ast::Stmt) -> Op {
 /// inside one (the callers of `PreventInTransactionBlock` in PostgreSQL 15).
 fn transaction_class(stmt: &ast::Stmt) -> Tx {
     use ast::Stmt as S;
-    let interesting = matches!(
-        stmt,
-        S::Begin(_) | S::Commit(_) | S::Rollback(_) | S::PrepareTransaction(_) | S::Vacuum(_) | S::CreateIndex(_) | S::DropIndex(_)
-            | S::Reindex(_) | S::AlterTable(_) | S::CreateDatabase(_) | S::DropDatabase(_) | S::AlterDatabase(_)
-            | S::CreateTablespace(_) | S::DropTablespace(_) | S::AlterSystem(_) | S::Cluster(_) | S::CreateSubscription(_)
-            | S::DropSubscription(_) | S::Discard(_)
-    );
-    if !interesting {
-        return Tx::Plain;
-    }
-    // Statements of these kinds are short, except ALTER TABLE: its
-    // `CONCURRENTLY` (DETACH PARTITION) is a direct child of an action.
-    let words: Vec<squawk_syntax::SyntaxToken> = match stmt {
-        S::AlterTable(at) => at.actions().flat_map(|a| a.syntax().children_with_tokens().filter_map(|e| e.into_token()).collect::<Vec<_>>()).filter(|t| !t.kind().is_trivia()).collect(),
-        _ => tokens(stmt.syntax()).collect(),
+    // The words are read only when an arm below asks for them, so most
+    // statements cost nothing here. Statements of these kinds are short,
+    // except ALTER TABLE, of which only the actions' own tokens are read
+    // (DETACH PARTITION's `CONCURRENTLY` is a direct child of its action).
+    let cell = std::cell::OnceCell::new();
+    let words = || -> &Vec<squawk_syntax::SyntaxToken> {
+        cell.get_or_init(|| match stmt {
+            S::AlterTable(at) => at
+                .actions()
+                .flat_map(|a| a.syntax().children_with_tokens().filter_map(|e| e.into_token()).collect::<Vec<_>>())
+                .filter(|t| !t.kind().is_trivia())
+                .collect(),
+            _ => tokens(stmt.syntax()).collect(),
+        })
     };
-    let has = |kind: SyntaxKind| words.iter().any(|t| t.kind() == kind);
-    let concurrently = words.iter().find(|t| t.kind() == SyntaxKind::CONCURRENTLY_KW).map(|t| range!(t.text_range()));
-    let outside = |what: &'static str| Tx::Outside { what, concurrently: concurrently.clone() };
-    let first = words.first().map(|t| t.kind());
+    let has = |kind: SyntaxKind| words().iter().any(|t| t.kind() == kind);
+    let concurrently = || words().iter().find(|t| t.kind() == SyntaxKind::CONCURRENTLY_KW).map(|t| range!(t.text_range()));
+    let first = || words().first().map(|t| t.kind());
+    // `repeatable`: running it again after an interruption is harmless.
+    let outside = |what: &'static str, repeatable: bool| Tx::Outside { what, concurrently: concurrently(), repeatable };
     match stmt {
-        S::Begin(_) => Tx::Control(if first == Some(SyntaxKind::START_KW) { "START TRANSACTION" } else { "BEGIN" }),
+        S::Begin(_) => Tx::Control(if first() == Some(SyntaxKind::START_KW) { "START TRANSACTION" } else { "BEGIN" }),
         S::Commit(_) if has(SyntaxKind::PREPARED_KW) => Tx::Control("COMMIT PREPARED"),
-        S::Commit(_) => Tx::Control(if first == Some(SyntaxKind::END_KW) { "END" } else { "COMMIT" }),
+        S::Commit(_) => Tx::Control(if first() == Some(SyntaxKind::END_KW) { "END" } else { "COMMIT" }),
         S::Rollback(_) if has(SyntaxKind::TO_KW) => Tx::Plain,
         S::Rollback(_) if has(SyntaxKind::PREPARED_KW) => Tx::Control("ROLLBACK PREPARED"),
-        S::Rollback(_) => Tx::Control(if first == Some(SyntaxKind::ABORT_KW) { "ABORT" } else { "ROLLBACK" }),
+        S::Rollback(_) => Tx::Control(if first() == Some(SyntaxKind::ABORT_KW) { "ABORT" } else { "ROLLBACK" }),
         S::PrepareTransaction(_) => Tx::Control("PREPARE TRANSACTION"),
-        S::Vacuum(_) => outside("VACUUM"),
-        S::CreateIndex(_) if concurrently.is_some() => outside("CREATE INDEX CONCURRENTLY"),
-        S::DropIndex(_) if concurrently.is_some() => outside("DROP INDEX CONCURRENTLY"),
-        S::Reindex(_) if concurrently.is_some() => outside("REINDEX CONCURRENTLY"),
-        S::Reindex(_) if has(SyntaxKind::DATABASE_KW) || has(SyntaxKind::SYSTEM_KW) => outside("REINDEX DATABASE"),
-        S::AlterTable(_) if concurrently.is_some() => outside("ALTER TABLE ... DETACH PARTITION CONCURRENTLY"),
-        S::CreateDatabase(_) => outside("CREATE DATABASE"),
-        S::DropDatabase(_) => outside("DROP DATABASE"),
-        S::AlterDatabase(_) if has(SyntaxKind::TABLESPACE_KW) && !has(SyntaxKind::OWNER_KW) => outside("ALTER DATABASE ... SET TABLESPACE"),
-        S::CreateTablespace(_) => outside("CREATE TABLESPACE"),
-        S::DropTablespace(_) => outside("DROP TABLESPACE"),
-        S::AlterSystem(_) => outside("ALTER SYSTEM"),
-        S::Cluster(_) if words.len() == 1 || (words.len() == 2 && has(SyntaxKind::VERBOSE_KW)) => outside("CLUSTER"),
-        S::CreateSubscription(_) => outside("CREATE SUBSCRIPTION"),
-        S::DropSubscription(_) => outside("DROP SUBSCRIPTION"),
-        S::Discard(_) if has(SyntaxKind::ALL_KW) => outside("DISCARD ALL"),
+        S::Vacuum(_) => outside("VACUUM", true),
+        S::CreateIndex(_) if concurrently().is_some() => outside("CREATE INDEX CONCURRENTLY", false),
+        S::DropIndex(_) if concurrently().is_some() => outside("DROP INDEX CONCURRENTLY", false),
+        S::Reindex(_) if concurrently().is_some() => outside("REINDEX CONCURRENTLY", true),
+        S::Reindex(_) if has(SyntaxKind::DATABASE_KW) || has(SyntaxKind::SYSTEM_KW) => outside("REINDEX DATABASE", true),
+        S::AlterTable(_) if concurrently().is_some() => outside("ALTER TABLE ... DETACH PARTITION CONCURRENTLY", false),
+        S::CreateDatabase(_) => outside("CREATE DATABASE", false),
+        S::DropDatabase(_) => outside("DROP DATABASE", false),
+        S::AlterDatabase(_) if has(SyntaxKind::TABLESPACE_KW) && !has(SyntaxKind::OWNER_KW) => outside("ALTER DATABASE ... SET TABLESPACE", false),
+        S::CreateTablespace(_) => outside("CREATE TABLESPACE", false),
+        S::DropTablespace(_) => outside("DROP TABLESPACE", false),
+        S::AlterSystem(_) => outside("ALTER SYSTEM", true),
+        S::Cluster(_) if words().len() == 1 || (words().len() == 2 && has(SyntaxKind::VERBOSE_KW)) => outside("CLUSTER", true),
+        S::CreateSubscription(_) => outside("CREATE SUBSCRIPTION", false),
+        S::DropSubscription(_) => outside("DROP SUBSCRIPTION", false),
+        S::Discard(_) if has(SyntaxKind::ALL_KW) => outside("DISCARD ALL", true),
         _ => Tx::Plain,
     }
 }
