@@ -45,11 +45,6 @@ impl DbError {
     pub fn other(message: impl Into<String>) -> Self {
         DbError { code: None, message: message.into(), position: None, detail: None, hint: None, closed: false }
     }
-
-    /// True for `undefined_table` (42P01).
-    pub fn is_undefined_table(&self) -> bool {
-        self.code.as_deref() == Some("42P01")
-    }
 }
 
 impl fmt::Display for DbError {

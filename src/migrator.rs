@@ -408,6 +408,11 @@ impl fmt::Display for Error {
     }
 }
 
+/// The first column of each row.
+fn first_column(rows: crate::conn::Rows) -> Vec<String> {
+    rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect()
+}
+
 /// `map_err(db("what kiln was doing"))`: a database error with its context.
 fn db(context: &'static str) -> impl FnOnce(DbError) -> Error {
     move |source| Error::Database { context, source }
@@ -536,12 +541,14 @@ impl Migrator {
         if !(target == "heads" || (target == "head" && heads.len() == 1)) {
             return None;
         }
+        // Both tables come back as XML (NULL when a table does not exist),
+        // so a fresh database answers without an error in the server's log.
         let sets = conn.query(&self.config.tables.select_quick_sql()).await.ok()?;
-        let [versions, state] = sets.as_slice() else { return None };
-        let rows: Vec<String> = versions.iter().filter_map(|r| r.first().cloned().flatten()).collect();
-        let [row] = state.as_slice() else { return None };
-        let fingerprint = row.first().cloned().flatten()?;
-        let in_progress = row.get(1).cloned().flatten();
+        let [Some(versions), Some(state)] = sets.first()?.first()?.as_slice() else { return None };
+        let mut rows = crate::tables::xml_values(versions, "version_num")?;
+        rows.sort_unstable();
+        let fingerprint = crate::tables::xml_values(state, "fingerprint")?.into_iter().next()?;
+        let in_progress = crate::tables::xml_values(state, "in_progress")?.into_iter().next();
         (rows == heads && fingerprint == self.migrations.fingerprint() && in_progress.is_none()).then_some(rows)
     }
 
@@ -624,7 +631,7 @@ impl Migrator {
 
     /// Recomputes the state row from the history table (under the lock).
     async fn write_state<C: Conn>(&self, conn: &mut C) -> Result<(), Error> {
-        let state = self.read_state(conn).await?;
+        let state = self.read_existing(conn).await?;
         let history = state.history.unwrap_or_default();
         let fingerprint = kiln_core::checksum::fingerprint(
             history
@@ -699,41 +706,48 @@ impl Migrator {
         }
     }
 
-    /// One round trip: the version rows and the latest history rows.
+    /// The version rows and the latest history rows, after asking the
+    /// catalog which of the two tables exist (`to_regclass`), so that a
+    /// fresh database is read without an error in the server's log.
     async fn read_state<C: Conn>(&self, conn: &mut C) -> Result<State, Error> {
         let t = &self.config.tables;
-        let both = format!("{}\n{}", t.select_versions_sql(), t.select_latest_history_sql());
-        let db = |source| Error::Database { context: "reading the version table", source };
-        match conn.query(&both).await {
-            Ok(mut sets) if sets.len() == 2 => {
-                let history = sets.pop().unwrap_or_default();
-                let versions = sets.pop().unwrap_or_default();
-                let mut map = HashMap::with_capacity(history.len());
-                for row in history {
-                    if let [Some(rev), Some(direction), Some(status), Some(checksum), Some(at), Some(id), done] = row.as_slice() {
-                        // A status this kiln does not know was written by a newer one: treat it as in progress.
-                        let status = Status::parse(status).unwrap_or(Status::Started);
-                        let statements_done = done.as_deref().and_then(|d| d.parse().ok());
-                        map.insert(
-                            rev.clone(),
-                            Latest { direction: direction.clone(), status, checksum: checksum.clone(), applied_at: at.clone(), id: id.clone(), statements_done },
-                        );
-                    }
-                }
-                Ok(State { heads: versions.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect(), history: Some(map) })
+        let sets = conn.query(&t.select_existing_sql()).await.map_err(db("looking for kiln's tables"))?;
+        let exists = |i: usize| sets.first().and_then(|s| s.first()).and_then(|r| r.get(i)).cloned().flatten().as_deref() == Some("t");
+        match (exists(0), exists(1)) {
+            (_, true) => self.read_existing(conn).await,
+            // Alembic's table without kiln's: a database Alembic managed.
+            (true, false) => {
+                let sets = conn.query(&t.select_versions_sql()).await.map_err(db("reading the version table"))?;
+                Ok(State { heads: first_column(sets.into_iter().next().unwrap_or_default()), history: None })
             }
-            Ok(_) => Err(db(DbError::other("unexpected reply to the state query"))),
-            Err(e) if e.is_undefined_table() => match conn.query(&t.select_versions_sql()).await {
-                // Alembic's table without kiln's: a database Alembic managed.
-                Ok(sets) => Ok(State {
-                    heads: sets.into_iter().next().unwrap_or_default().into_iter().filter_map(|r| r.into_iter().next().flatten()).collect(),
-                    history: None,
-                }),
-                Err(e) if e.is_undefined_table() => Ok(State::default()),
-                Err(e) => Err(db(e)),
-            },
-            Err(e) => Err(db(e)),
+            (false, false) => Ok(State::default()),
         }
+    }
+
+    /// One round trip: the version rows and the latest history rows, from
+    /// tables known to exist (under the lock, after creating them).
+    async fn read_existing<C: Conn>(&self, conn: &mut C) -> Result<State, Error> {
+        let t = &self.config.tables;
+        let both = format!("{}\n{}", t.select_versions_sql(), t.select_latest_history_sql());
+        let mut sets = conn.query(&both).await.map_err(db("reading the version table"))?;
+        if sets.len() != 2 {
+            return Err(db("reading the version table")(DbError::other("unexpected reply to the state query")));
+        }
+        let history = sets.pop().unwrap_or_default();
+        let versions = sets.pop().unwrap_or_default();
+        let mut map = HashMap::with_capacity(history.len());
+        for row in history {
+            if let [Some(rev), Some(direction), Some(status), Some(checksum), Some(at), Some(id), done] = row.as_slice() {
+                // A status this kiln does not know was written by a newer one: treat it as in progress.
+                let status = Status::parse(status).unwrap_or(Status::Started);
+                let statements_done = done.as_deref().and_then(|d| d.parse().ok());
+                map.insert(
+                    rev.clone(),
+                    Latest { direction: direction.clone(), status, checksum: checksum.clone(), applied_at: at.clone(), id: id.clone(), statements_done },
+                );
+            }
+        }
+        Ok(State { heads: first_column(versions), history: Some(map) })
     }
 
     /// Takes the advisory lock, polling (never blocking inside PostgreSQL,
@@ -830,7 +844,7 @@ impl Migrator {
 
     async fn run_command<C: Conn>(&self, conn: &mut C, command: &Command) -> Result<Outcome, Error> {
         // Re-read under the lock: another runner may have finished meanwhile.
-        let state = self.read_state(conn).await?;
+        let state = self.read_existing(conn).await?;
         match command {
             Command::Upgrade(target) => {
                 if let Some(outcome) = self.nothing_to_do(&state, target)? {

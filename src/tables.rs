@@ -265,9 +265,26 @@ impl Tables {
         )
     }
 
-    /// Reads the version table and the state row: an idle start's one round trip.
+    /// Reads the version table and the state row: an idle start's one round
+    /// trip. Each table comes back whole as XML (`table_to_xml`, which is
+    /// strict: `NULL` when `to_regclass` finds no such table), so probing a
+    /// fresh database writes no error into the server's log; read the
+    /// values with [`xml_values`].
     pub fn select_quick_sql(&self) -> String {
-        format!("{}\nSELECT fingerprint, in_progress FROM {};", self.select_versions_sql(), self.state())
+        format!(
+            "SELECT table_to_xml(to_regclass({}), true, false, '')::text, table_to_xml(to_regclass({}), true, false, '')::text;",
+            quote_literal(&self.version()),
+            quote_literal(&self.state())
+        )
+    }
+
+    /// Whether the version table and the history table exist (`t`/`f`).
+    pub fn select_existing_sql(&self) -> String {
+        format!(
+            "SELECT to_regclass({}) IS NOT NULL, to_regclass({}) IS NOT NULL;",
+            quote_literal(&self.version()),
+            quote_literal(&self.history())
+        )
     }
 
     /// Reads the version table.
@@ -326,6 +343,34 @@ impl Tables {
         }
         h as i64
     }
+}
+
+/// The text of every `<element>...</element>` in `table_to_xml` output, in
+/// order; a `NULL` (`<element xsi:nil="true"/>`) is left out. `None` when a
+/// value holds an escape other than XML's five named ones, so that a caller
+/// comparing values falls back to a plain query rather than guess.
+///
+/// ```
+/// let xml = "<t><row><v>a&amp;b</v><n xsi:nil=\"true\"/></row><row><v>c</v></row></t>";
+/// assert_eq!(kiln::tables::xml_values(xml, "v"), Some(vec!["a&b".to_string(), "c".to_string()]));
+/// assert_eq!(kiln::tables::xml_values(xml, "n"), Some(vec![]));
+/// ```
+pub fn xml_values(xml: &str, element: &str) -> Option<Vec<String>> {
+    let (open, close) = (format!("<{element}>"), format!("</{element}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let end = after.find(&close)?;
+        let raw = &after[..end];
+        let value = raw.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'");
+        if value.replace("&amp;", "").contains('&') {
+            return None;
+        }
+        out.push(value.replace("&amp;", "&"));
+        rest = &after[end + close.len()..];
+    }
+    Some(out)
 }
 
 fn check_name(what: &str, name: &str, longest: &str) -> Result<(), String> {

@@ -7,6 +7,8 @@ use kiln::{Command, Error, Migrator, Resolution};
 
 use crate::pg::{client, fresh_db, revision, versions, write_dir};
 
+static REFERENCE: kiln::Migrations = kiln::include_migrations!();
+
 /// Loads a directory with the lint pass off, as a set the build did not
 /// check: the runtime's own defences must hold.
 fn load_unlinted(dir: &std::path::Path) -> kiln::Migrations {
@@ -257,4 +259,26 @@ fn a_downgrade_does_not_pass_a_half_applied_upgrade() {
     assert!(matches!(err, Error::Interrupted { .. }), "{err}");
     assert!(err.to_string().contains("does not continue its upgrade"), "{err}");
     assert_eq!(versions(&mut c), ["aaaa00000001"]);
+}
+
+#[test]
+fn a_first_run_on_an_empty_database_writes_no_error_into_the_server_log() {
+    // Table names of this test alone, so the shared cluster's log can be searched for them.
+    let tag = format!("probe{}", std::process::id());
+    let tables = kiln::Tables {
+        version_table: format!("{tag}_versions"),
+        history_table: format!("{tag}_history"),
+        state_table: format!("{tag}_state"),
+        ..kiln::Tables::default()
+    };
+    let m = Migrator::with_config(REFERENCE, kiln::Config { tables, ..kiln::Config::default() });
+    let mut c = client(&fresh_db());
+    assert!(!m.check(&mut c).unwrap(), "a fresh database is not at head");
+    assert!(m.current(&mut c).unwrap().is_empty());
+    m.upgrade(&mut c, "head").unwrap();
+    assert!(m.check(&mut c).unwrap());
+    m.upgrade(&mut c, "head").unwrap();
+    let log = std::fs::read_to_string(crate::pg::cluster().dir().join("log")).unwrap();
+    let mentions: Vec<&str> = log.lines().filter(|l| l.contains(&tag)).collect();
+    assert!(mentions.is_empty(), "the server logged:\n{}", mentions.join("\n"));
 }
