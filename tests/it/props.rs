@@ -395,3 +395,26 @@ proptest! {
         }
     }
 }
+
+/// Hostile SQL (thousands of levels of parentheses, a flat chain of 40,000
+/// operators, both mixed) gets the `sql-too-complex` diagnostic with its
+/// file and line, never a stack overflow or minutes of parsing.
+#[test]
+fn deeply_nested_sql_is_a_diagnostic_not_an_abort() {
+    let header = "-- Deep\n--\n-- Revision ID: aaaa00000001\n-- Revises: \n-- Create Date: 2026-12-01 10:00:00\n-- Irreversible: true\n\n-- kiln:upgrade\n";
+    for sql in [
+        format!("SELECT {}1{};", "(".repeat(20_000), ")".repeat(20_000)),
+        format!("SELECT 1{};", "+1".repeat(40_000)),
+        format!("SELECT {}1{};", "(1 + ".repeat(5_000), ")".repeat(5_000)),
+        format!("SELECT {}true;", "NOT ".repeat(10_000)),
+    ] {
+        let file = kiln_core::validate::InputFile { name: "aaaa00000001_deep.sql".into(), bytes: format!("{header}{sql}\n").into_bytes(), path: None, is_dir: false };
+        let report = match kiln_core::validate::check_files(vec![file], "migrations") {
+            Ok(set) => set.report,
+            Err(report) => report,
+        };
+        let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["sql-too-complex"], "{}", &sql[..40]);
+        assert!(report.render().contains("migrations/aaaa00000001_deep.sql:9:"), "{}", &sql[..40]);
+    }
+}

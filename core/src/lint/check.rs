@@ -367,6 +367,12 @@ fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, or
     let sections: Vec<&Section> = std::iter::once(&parsed.upgrade).chain(parsed.downgrade.as_ref()).collect();
     let mut broken = false;
     for s in &sections {
+        if let Some((message, span)) = &s.parsed.too_complex {
+            broken = true;
+            let f = Finding::new("sql-too-complex", span.start + s.start..span.end + s.start, format!("SQL nests deeper than kiln's parser goes: {message}"))
+                .help("split it: a long `a OR b OR ...` chain into `IN (...)` or `= ANY (...)`, a deep nesting into a CTE or several statements");
+            out.push((None, f));
+        }
         for (message, span) in &s.parsed.errors {
             broken = true;
             let f = Finding::new("sql-syntax", span.start + s.start..span.end + s.start, format!("SQL syntax error: {message}"))

@@ -97,6 +97,11 @@ pub struct Rule {
 /// data/schema mix and live-database safety rules are warnings.
 pub const RULES: &[Rule] = &[
     Rule { name: "sql-syntax", default: Level::Error, summary: "the SQL does not parse as PostgreSQL" },
+    Rule {
+        name: "sql-too-complex",
+        default: Level::Error,
+        summary: "the SQL nests deeper than kiln's parser goes (parentheses, or a chain of thousands of operators; cannot be allowed)",
+    },
     Rule { name: "table-name", default: Level::Error, summary: "tables are plural snake_case (`api_keys`)" },
     Rule { name: "index-name", default: Level::Error, summary: "indexes are named `ix_<table>_<column>[_<column>...]` (unique ones may use `uq_`)" },
     Rule { name: "foreign-key-name", default: Level::Error, summary: "foreign keys are named `fk_<table>_<column>_<referenced_table>`" },
@@ -149,8 +154,9 @@ pub const RULES: &[Rule] = &[
 
 /// Rules whose findings are always errors: neither `kiln.toml` nor an allow
 /// comment can lower them, because the revision would lose or double work
-/// (a `COMMIT` inside kiln's transaction) or fail at run time.
-pub const FIXED: &[&str] = &["concurrently-in-transaction", "transaction-control", "no-transaction-block"];
+/// (a `COMMIT` inside kiln's transaction), fail at run time, or could not
+/// be parsed at all (its statements would be unknown).
+pub const FIXED: &[&str] = &["sql-too-complex", "concurrently-in-transaction", "transaction-control", "no-transaction-block"];
 
 impl Rule {
     /// False for the [`FIXED`] rules, which no configuration or comment lowers.

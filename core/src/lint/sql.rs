@@ -18,6 +18,99 @@ pub struct Parsed {
     pub stmts: Vec<Stmt>,
     /// Syntax errors: message and byte range.
     pub errors: Vec<(String, Range<usize>)>,
+    /// The section nests deeper than kiln parses (see [`too_complex`]): it
+    /// was not parsed, and `stmts` is empty. Message and where.
+    pub too_complex: Option<(String, Range<usize>)>,
+}
+
+/// How deep SQL may nest before kiln refuses to parse it: the sum, over
+/// the open parentheses and brackets, of each level's chain of operators
+/// (`1 + 1 + ...`, `a OR b OR ...`, `NOT NOT ...`), plus five per level.
+/// squawk's parser recurses once per level and builds left-associative
+/// chains in time quadratic in their length; past this budget a build
+/// script's thread would overflow its stack or spend minutes. Real
+/// migrations stay far below it (the corpus: at most a few dozen).
+pub const NESTING_BUDGET: usize = 1000;
+
+/// Where `text` first exceeds [`NESTING_BUDGET`], with a message; `None`
+/// when it can be parsed. One pass over squawk's lexer, so linear in the
+/// text whatever its shape.
+///
+/// ```
+/// use kiln_core::lint::sql::too_complex;
+/// assert!(too_complex("SELECT (1 + 2) * 3, f(a, b) FROM t WHERE a = 1 AND b = 2").is_none());
+/// assert!(too_complex(&format!("SELECT {}1{}", "(".repeat(300), ")".repeat(300))).is_some());
+/// assert!(too_complex(&format!("SELECT 1{}", " + 1".repeat(2000))).is_some());
+/// // Long lists are flat, not deep.
+/// assert!(too_complex(&format!("INSERT INTO t VALUES (1){}", ", (1 + 1)".repeat(50_000))).is_none());
+/// ```
+pub fn too_complex(text: &str) -> Option<(String, Range<usize>)> {
+    use squawk_lexer::TokenKind as K;
+    /// One open parenthesis: the chain of operators at its level, whether
+    /// its last token was an operand, and whether it is a call's argument list.
+    struct Level {
+        chain: usize,
+        operand: bool,
+        call: bool,
+    }
+    fn operand(level: &mut Level, sum: &mut usize, continues: bool) {
+        // Two operands in a row (`'x' WHEN`, `1 THEN`) end a chain.
+        if level.operand && !continues {
+            *sum -= level.chain;
+            level.chain = 0;
+        }
+        level.operand = true;
+    }
+    let mut stack = vec![Level { chain: 0, operand: false, call: false }];
+    let mut sum = 0;
+    let mut at = 0;
+    for token in squawk_lexer::tokenize(text) {
+        let range = at..at + token.len as usize;
+        at = range.end;
+        let top = stack.last_mut().expect("the outermost level stays");
+        match token.kind {
+            K::Whitespace | K::LineComment | K::BlockComment { .. } => continue,
+            K::Semi | K::Comma => {
+                sum -= top.chain;
+                top.chain = 0;
+                top.operand = false;
+            }
+            K::OpenParen | K::OpenBracket => {
+                let call = top.operand;
+                stack.push(Level { chain: 0, operand: false, call });
+            }
+            K::CloseParen | K::CloseBracket => {
+                if stack.len() > 1 {
+                    let closed = stack.pop().expect("more than one level");
+                    sum -= closed.chain;
+                    let outer = stack.last_mut().expect("the outermost level stays");
+                    operand(outer, &mut sum, closed.call);
+                }
+            }
+            K::Minus | K::Plus | K::Star | K::Slash | K::Percent | K::Caret | K::Eq | K::Lt | K::Gt | K::Bang | K::Tilde | K::Pound
+            | K::Question | K::And | K::Or | K::At | K::Colon | K::Dot => {
+                top.chain += 1;
+                sum += 1;
+                top.operand = false;
+            }
+            K::Ident if ["and", "or", "not"].iter().any(|k| text[range.clone()].eq_ignore_ascii_case(k)) => {
+                top.chain += 1;
+                sum += 1;
+                top.operand = false;
+            }
+            _ => operand(top, &mut sum, false),
+        }
+        let depth = stack.len() - 1;
+        if sum + 5 * depth > NESTING_BUDGET {
+            let what = if 5 * depth >= sum {
+                format!("parentheses nested more than {} levels deep", NESTING_BUDGET / 5)
+            } else {
+                format!("an expression chaining more than {sum} operators")
+            };
+            return Some((what, range));
+        }
+    }
+    None
 }
 
 /// A statement with its byte range.
@@ -277,6 +370,9 @@ pub enum Op {
 /// itself. kiln reports the lexer's and the grammar's errors, which are
 /// PostgreSQL's syntax errors; the rest PostgreSQL reports when it runs.
 pub fn parse(text: &str) -> Parsed {
+    if let Some(deep) = too_complex(text) {
+        return Parsed { too_complex: Some(deep), ..Parsed::default() };
+    }
     let lexed = squawk_parser::LexedStr::new(text);
     let output = squawk_parser::EntryPoint::SourceFile.parse(&lexed.to_input());
     let mut builder = rowan::GreenNodeBuilder::new();
@@ -294,7 +390,7 @@ pub fn parse(text: &str) -> Parsed {
         Some(file) => file.stmts().map(|s| Stmt { span: node_span(s.syntax()), op: lower(&s), tx: transaction_class(&s) }).collect(),
         None => Vec::new(),
     };
-    Parsed { stmts, errors }
+    Parsed { stmts, errors, too_complex: None }
 }
 
 /// A rowan `TextRange` as a byte range (rowan is not a direct dependency,
