@@ -377,7 +377,13 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
     let secret = password_of(url);
     let explain = |e: postgres::Error| {
         // PostgreSQL's message, SQLSTATE, detail and hint; or the system's cause.
-        let text = crate::conn::from_pg(&e).to_string();
+        let mut text = crate::conn::from_pg(&e).to_string();
+        if text.contains("certificate verify failed") {
+            text.push_str(
+                "; the server's certificate was not accepted: check that sslrootcert is the CA that signed it and, with verify-full, \
+                 that the host in the URL is a name the certificate is for",
+            );
+        }
         scrub(&format!("cannot connect to `{safe}`: {text}"), secret.as_deref())
     };
     match rx.recv_timeout(deadline + Duration::from_millis(500)) {

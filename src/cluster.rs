@@ -75,7 +75,7 @@ impl Cluster {
         if options.tls {
             let (crt, key) = (data.join("server.crt"), data.join("server.key"));
             run(Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout"])
                 .arg(&key)
                 .arg("-out")
                 .arg(&crt))?;
@@ -123,6 +123,12 @@ impl Cluster {
             dir = self.dir.display()
         );
         let _ = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    }
+
+    /// The server's self-signed certificate (for `localhost`), which is also
+    /// the root to verify it against, when started with TLS.
+    pub fn tls_certificate(&self) -> Option<PathBuf> {
+        Some(self.dir.join("data").join("server.crt")).filter(|p| p.is_file())
     }
 
     /// The port on 127.0.0.1.

@@ -237,7 +237,7 @@ fn a_directory_given_at_run_time_goes_through_the_same_validation() {
 }
 
 #[test]
-fn tls_connections_with_sslmode_require() {
+fn tls_connections_require_and_verify() {
     let tls = kiln::cluster::Cluster::start_with(kiln::cluster::Options { tls: true }).unwrap();
     let url = format!("{}?sslmode=require", tls.url("postgres"));
     let mut c = kiln::cli::connect(&url).unwrap();
@@ -249,6 +249,29 @@ fn tls_connections_with_sslmode_require() {
     let plain = format!("{}?sslmode=require", cluster().url("postgres"));
     let err = kiln::cli::connect(&plain).err().unwrap();
     assert!(err.contains("cannot connect"), "{err}");
+
+    // Verification against the certificate the harness made (for `localhost`).
+    let root = tls.tls_certificate().unwrap();
+    let root = root.to_str().unwrap();
+    let port = tls.port();
+    let at = |host: &str, mode: &str, rootcert: Option<&str>| {
+        let cert = rootcert.map_or(String::new(), |r| format!("&sslrootcert={r}"));
+        format!("postgres://postgres:s3cret@{host}:{port}/postgres?sslmode={mode}{cert}")
+    };
+    let verified = kiln::cli::connect(&at("localhost", "verify-full", Some(root))).unwrap();
+    drop(verified);
+    let out = kiln(&["--database-url", &at("localhost", "verify-full", Some(root)), "current"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The right root but another name: refused, saying why.
+    let err = kiln::cli::connect(&at("127.0.0.1", "verify-full", Some(root))).err().unwrap();
+    assert!(err.contains("cannot connect") && (err.contains("certificate") || err.contains("hostname")) && !err.contains("s3cret"), "{err}");
+    // verify-ca checks the certificate, not the name.
+    kiln::cli::connect(&at("127.0.0.1", "verify-ca", Some(root))).unwrap();
+    // Without the root, the system's roots do not know the harness's certificate.
+    let err = kiln::cli::connect(&at("localhost", "verify-full", None)).err().unwrap();
+    assert!(err.contains("certificate"), "{err}");
+    let err = kiln::cli::connect(&at("localhost", "verify-full", Some("/nonexistent/root.crt"))).err().unwrap();
+    assert!(err.contains("cannot read sslrootcert `/nonexistent/root.crt`"), "{err}");
 }
 
 #[test]
