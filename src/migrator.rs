@@ -1094,7 +1094,7 @@ impl Migrator {
             });
         }
         let started = Instant::now();
-        let (id, mut next, note) = match resume {
+        let (id, mut next, mut note) = match resume {
             Some(latest) if latest.checksum != r.checksum => {
                 return Err(self.interrupted(
                     rev,
@@ -1107,22 +1107,22 @@ impl Migrator {
                 ))
             }
             Some(latest) => {
+                // A row an older kiln wrote records no progress: which statements
+                // took effect is unknown, so each is checked in the catalog
+                // before it runs, which only some kinds allow.
+                if latest.statements_done.is_none() && !statements.iter().all(|(_, s)| s.kind.checkable()) {
+                    return Err(self.interrupted(
+                        rev,
+                        latest,
+                        "an older kiln started it without recording which of its statements took effect; \
+                         check which did: `--retry` runs it from its first statement, `--skip` counts the first as done"
+                            .into(),
+                    ));
+                }
                 let done = latest.statements_done.unwrap_or(0).min(statements.len());
-                let mut note = format!("resumed `{}` at statement {} of {}", r.id, done + 1, statements.len());
-                let next = match self.settle(conn, rev, latest, &statements).await? {
-                    Settled::Run => done,
-                    Settled::RunAfter(how) => {
-                        note.push_str(&format!(" ({how})"));
-                        done
-                    }
-                    Settled::Done(how) => {
-                        note.push_str(&format!(" (done: {how})"));
-                        done + 1
-                    }
-                };
-                let sql = t.history_status_sql(&latest.id, Status::Started, Some(next), None);
+                let sql = t.history_status_sql(&latest.id, Status::Started, Some(done), None);
                 conn.batch(&sql).await.map_err(db("recording the resumed run"))?;
-                (latest.id.clone(), next, Some(note))
+                (latest.id.clone(), done, Some(format!("resumed `{}` at statement {} of {}", r.id, done + 1, statements.len())))
             }
             None => {
                 // The "started" record commits first, so a crash mid-way is seen next time.
@@ -1133,9 +1133,28 @@ impl Migrator {
                 (row.id, 0, None)
             }
         };
+        let first = next;
+        let check_each = resume.is_some_and(|l| l.statements_done.is_none());
         while next < statements.len() {
             let (text, s) = statements[next];
             let progress = t.history_progress_sql(&id, next + 1);
+            // A resumed run settles the statement it stopped at (and, without
+            // recorded progress, every statement) from the catalog first.
+            if let Some(latest) = resume.filter(|_| next == first || check_each) {
+                let (how, done) = match self.settle(conn, rev, latest, &statements, next).await? {
+                    Settled::Run => (None, false),
+                    Settled::RunAfter(how) => (Some(how), false),
+                    Settled::Done(how) => (Some(format!("done: {how}")), true),
+                };
+                if let (Some(how), Some(note)) = (how, note.as_mut()) {
+                    note.push_str(&format!(" (statement {}: {how})", next + 1));
+                }
+                if done {
+                    conn.batch(&progress).await.map_err(db("recording a statement's progress"))?;
+                    next += 1;
+                    continue;
+                }
+            }
             let result = if s.kind.shares_transaction() {
                 conn.batch(&format!("{text}\n;\n{progress}")).await
             } else {
@@ -1176,9 +1195,8 @@ impl Migrator {
     /// Decides what to do with the statement a part-way run stopped at. A
     /// statement still running in another session (a killed client does not
     /// stop a `CREATE INDEX CONCURRENTLY` on the server) is waited for first.
-    async fn settle<C: Conn>(&self, conn: &mut C, rev: RevIdx, latest: &Latest, statements: &[(&str, &Statement)]) -> Result<Settled, Error> {
-        let done = latest.statements_done.unwrap_or(0);
-        let Some(&(text, s)) = statements.get(done) else { return Ok(Settled::Run) };
+    async fn settle<C: Conn>(&self, conn: &mut C, rev: RevIdx, latest: &Latest, statements: &[(&str, &Statement)], index: usize) -> Result<Settled, Error> {
+        let Some(&(text, s)) = statements.get(index) else { return Ok(Settled::Run) };
         if s.kind.shares_transaction() {
             // It was sent with its progress record: it did not take effect.
             return Ok(Settled::Run);
@@ -1256,7 +1274,8 @@ impl Migrator {
             let total = rev.statements(latest.direction != "downgrade").count();
             let done = latest.statements_done.unwrap_or(0);
             let (status, progress, what) = match action {
-                Resolution::Retry => (Status::Retry, None, format!("`{}`: the next upgrade runs statement {} of {total} again", rev.id, done + 1)),
+                // Progress becomes explicit (a row an older kiln wrote has none).
+                Resolution::Retry => (Status::Retry, Some(done), format!("`{}`: the next upgrade runs statement {} of {total} again", rev.id, done + 1)),
                 Resolution::Skip => (
                     Status::Retry,
                     Some((done + 1).min(total)),

@@ -76,6 +76,13 @@ impl<S> StatementKind<S> {
         matches!(self, StatementKind::Plain | StatementKind::TransactionControl)
     }
 
+    /// True when whether it took effect can be told after the fact, or
+    /// running it again is harmless: what an interrupted run without
+    /// recorded progress can check statement by statement.
+    pub fn checkable(&self) -> bool {
+        matches!(self, StatementKind::CreateIndexConcurrently { .. } | StatementKind::DropIndexConcurrently { .. } | StatementKind::Repeatable)
+    }
+
     /// The same kind with its names mapped (owned text to `&'static str`).
     pub fn map<T>(self, mut f: impl FnMut(S) -> T) -> StatementKind<T> {
         match self {

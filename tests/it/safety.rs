@@ -282,3 +282,62 @@ fn a_first_run_on_an_empty_database_writes_no_error_into_the_server_log() {
     let mentions: Vec<&str> = log.lines().filter(|l| l.contains(&tag)).collect();
     assert!(mentions.is_empty(), "the server logged:\n{}", mentions.join("\n"));
 }
+
+/// A row written by kiln 0.1.0 (a `started` status, no `statements_done`):
+/// which statements took effect is unknown.
+fn old_style_row(c: &mut postgres::Client, m: &Migrator, revision: &str) {
+    let checksum = m.migrations().get(revision).unwrap().checksum;
+    c.batch_execute(&format!(
+        "INSERT INTO kiln_history (id, revision, direction, status, checksum, applied_at, applied_by) \
+         VALUES ('01JDZZZZZZZZZZZZZZZZZZZZZ9', '{revision}', 'upgrade', 'started', '{checksum}', now(), 'kiln 0.1.0')"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_run_an_older_kiln_left_without_progress_is_checked_statement_by_statement() {
+    // Only catalog-checkable statements: every one is settled before it runs.
+    let steps = "CREATE INDEX CONCURRENTLY ix_items_a ON items (a);\nCREATE INDEX CONCURRENTLY ix_items_name ON items (name);\nVACUUM items;\nCREATE INDEX CONCURRENTLY ix_items_id ON items (id);";
+    let down = "DROP INDEX CONCURRENTLY ix_items_id;\nDROP INDEX CONCURRENTLY ix_items_name;\nDROP INDEX CONCURRENTLY ix_items_a;";
+    let dir = write_dir(
+        "old-row-indexes",
+        &[
+            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
+            revision("bbbb00000002", &["aaaa00000001"], "-- Transactional: false\n", steps, Some(down)),
+        ],
+        None,
+    );
+    let m = Migrator::new(crate::pg::load(&dir));
+    let mut c = client(&fresh_db());
+    m.upgrade(&mut c, "aaaa00000001").unwrap();
+    // The older run built the first two indexes (and the vacuum), then died.
+    c.batch_execute("CREATE INDEX ix_items_a ON items (a); CREATE INDEX ix_items_name ON items (name)").unwrap();
+    old_style_row(&mut c, &m, "bbbb00000002");
+    let outcome = m.upgrade(&mut c, "head").unwrap();
+    let note = outcome.changes.join("\n");
+    assert!(note.contains("statement 1: done: index `ix_items_a`") && note.contains("statement 2: done: index `ix_items_name`"), "{note}");
+    assert_eq!(versions(&mut c), ["bbbb00000002"]);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM pg_indexes WHERE tablename = 'items'"), 3);
+
+    // A plain statement: kiln cannot tell whether it ran, so it asks.
+    let steps = "INSERT INTO audit_logs VALUES ('one');\nCREATE INDEX CONCURRENTLY ix_items_a ON items (a);";
+    let dir = write_dir(
+        "old-row-plain",
+        &[
+            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
+            revision("bbbb00000002", &["aaaa00000001"], "-- Transactional: false\n", steps, Some("DROP INDEX CONCURRENTLY ix_items_a;\nDELETE FROM audit_logs;")),
+        ],
+        Some("[lints]\nmixed-data-schema = \"allow\"\n"),
+    );
+    let m = Migrator::new(crate::pg::load(&dir));
+    let mut c = client(&fresh_db());
+    m.upgrade(&mut c, "aaaa00000001").unwrap();
+    old_style_row(&mut c, &m, "bbbb00000002");
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    assert!(err.to_string().contains("an older kiln started it without recording"), "{err}");
+    // The operator checked: the INSERT did not run. --retry runs from statement 1.
+    let out = m.run(&mut c, &Command::ResolveInterrupted { revision: None, action: Resolution::Retry }).unwrap();
+    assert_eq!(out.changes, ["`bbbb00000002`: the next upgrade runs statement 1 of 2 again"]);
+    m.upgrade(&mut c, "head").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM audit_logs"), 1);
+}
