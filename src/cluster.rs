@@ -131,6 +131,15 @@ impl Cluster {
         Some(self.dir.join("data").join("server.crt")).filter(|p| p.is_file())
     }
 
+    /// Restarts the server (`pg_ctl restart -m fast`, same settings): every
+    /// session is cut, as when a primary restarts.
+    pub fn restart(&self) -> Result<(), String> {
+        let data = self.dir.join("data");
+        self.pg("pg_ctl", |c| {
+            c.arg("-D").arg(&data).args(["-m", "fast", "-w", "-t", "60", "restart"]).arg("-l").arg(self.dir.join("log"));
+        })
+    }
+
     /// The port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
