@@ -11,6 +11,10 @@
 //! table and the history equal an uninterrupted run's: every trial reaches
 //! head, no INVALID index is left, nothing is applied twice.
 //!
+//! The kiln that landed before this one (built from the repository's
+//! history) is raced against this one, and its interrupted runs are
+//! finished by this one.
+//!
 //! `KILN_TRIALS=N` sets the number of trials of each kind (CI: 50 kills,
 //! 10 terminations and 5 server restarts, the last two capped at 50 and 20;
 //! the long run documented in the README: 200).
@@ -30,8 +34,10 @@ fn trials(default: usize) -> usize {
 const ROWS: usize = 150_000;
 
 /// Revisions 2 and 4 run outside a transaction; 3 is transactional. Each
-/// writes one row to `audit_logs` (primary key: applying it twice fails).
-fn migrations(name: &str) -> PathBuf {
+/// writes one row to `audit_logs` (primary key: applying it twice fails);
+/// without `data`, 2 and 4 hold only statements whose effect the catalog
+/// shows (what a run an older kiln left, without recorded progress, needs).
+fn migrations(name: &str, data: bool) -> PathBuf {
     let rev = |id: &str, revises: &str, extra: &str, up: &str, down: &str| {
         (
             format!("{id}_step.sql"),
@@ -72,11 +78,19 @@ fn migrations(name: &str) -> PathBuf {
             "CREATE INDEX CONCURRENTLY ix_items_a ON items (a);\nDELETE FROM audit_logs WHERE id = 'r4';\nDROP INDEX CONCURRENTLY ix_items_a_b;",
         ),
     ];
+    let files = files.map(|(file, text)| {
+        let text = if data { text } else { text.lines().filter(|l| !l.contains("'r2'") && !l.contains("'r4'")).collect::<Vec<_>>().join("\n") };
+        (file, text)
+    });
     write_dir(name, &files, Some("[lints]\nmixed-data-schema = \"allow\"\nindex-concurrently = \"allow\"\n"))
 }
 
 fn kiln(dir: &Path, url: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    kiln_at(Path::new(env!("CARGO_BIN_EXE_kiln")), dir, url, args)
+}
+
+fn kiln_at(binary: &Path, dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(binary);
     c.arg("--dir").arg(dir).args(["--database-url", url]).args(args).env_remove("DATABASE_URL");
     c
 }
@@ -160,8 +174,19 @@ enum Fault {
     Restart,
 }
 
-fn run_trials(pg: &Cluster, fault: Fault, count: usize, seed: u64) {
-    let dir = migrations(&format!("reliability-{seed}"));
+/// How a kind of trial runs: which binary the interrupted run is, and
+/// whether the revisions write data.
+struct Trials<'a> {
+    fault: Fault,
+    count: usize,
+    seed: u64,
+    interrupted: &'a Path,
+    data: bool,
+}
+
+fn run_trials(pg: &Cluster, t: Trials<'_>) {
+    let Trials { fault, count, seed, interrupted: binary, data } = t;
+    let dir = migrations(&format!("reliability-{seed}"), data);
     let template = template(pg, &dir, seed);
     // The uninterrupted run: the reference, and how long a run takes.
     let reference_url = copy_of(pg, &template, &format!("kiln_ref_{}_{seed}", std::process::id()));
@@ -179,7 +204,7 @@ fn run_trials(pg: &Cluster, fault: Fault, count: usize, seed: u64) {
     for trial in 0..count {
         let url = copy_of(pg, &template, &format!("kiln_trial_{}_{seed}_{trial}", std::process::id()));
         let at = rng.below(span + span / 5);
-        let mut child = kiln(&dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = kiln_at(binary, &dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(at));
         let finished = child.try_wait().unwrap().is_some();
         match fault {
@@ -216,8 +241,9 @@ fn run_trials(pg: &Cluster, fault: Fault, count: usize, seed: u64) {
             failures.push(format!("trial {trial} (seed {seed}, fault at {at} ms of {span} ms): state differs\n got {got:?}\nwant {reference:?}"));
         }
     }
+    let by = if binary == this_kiln() { "" } else { " of the older kiln" };
     println!(
-        "{} trials: {count}, {interrupted} interrupted mid-run, {reruns} rerun(s), {} failure(s); a run takes {span} ms",
+        "{} trials{by}: {count}, {interrupted} interrupted mid-run, {reruns} rerun(s), {} failure(s); a run takes {span} ms",
         match fault {
             Fault::Kill => "kill -9",
             Fault::Terminate => "pg_terminate_backend",
@@ -230,17 +256,87 @@ fn run_trials(pg: &Cluster, fault: Fault, count: usize, seed: u64) {
 
 #[test]
 fn kill_9_at_random_moments_then_plain_reruns_reach_the_same_state() {
-    run_trials(cluster(), Fault::Kill, trials(50), 0x9e37_79b9_7f4a_7c15);
+    run_trials(cluster(), Trials { fault: Fault::Kill, count: trials(50), seed: 0x9e37_79b9_7f4a_7c15, interrupted: this_kiln(), data: true });
 }
 
 #[test]
 fn terminated_sessions_then_plain_reruns_reach_the_same_state() {
-    run_trials(cluster(), Fault::Terminate, trials(10).min(50), 0x2545_f491_4f6c_dd1d);
+    run_trials(cluster(), Trials { fault: Fault::Terminate, count: trials(10).min(50), seed: 0x2545_f491_4f6c_dd1d, interrupted: this_kiln(), data: true });
 }
 
 #[test]
 fn a_server_restart_mid_run_then_plain_reruns_reach_the_same_state() {
     // A cluster of its own: restarting the shared one would cut other tests.
     let pg = Cluster::start().unwrap();
-    run_trials(&pg, Fault::Restart, trials(5).min(20), 0x1234_5678_9abc_def1);
+    run_trials(&pg, Trials { fault: Fault::Restart, count: trials(5).min(20), seed: 0x1234_5678_9abc_def1, interrupted: this_kiln(), data: true });
+}
+
+fn this_kiln() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kiln"))
+}
+
+/// The kiln that landed before per-statement progress (its last commit on
+/// main), built from this repository's history, once per test run.
+const OLDER: &str = "7bdd7a018801dfc27caf2650ea8d3d4ef86d6a85";
+
+fn older_kiln() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let base = root.join("target").join("kiln-older");
+        let binary = base.join(format!("kiln-{}", &OLDER[..12]));
+        if binary.is_file() {
+            return binary;
+        }
+        let src = base.join(format!("src-{}", &OLDER[..12]));
+        let _ = std::fs::remove_dir_all(&src);
+        std::fs::create_dir_all(&src).unwrap();
+        let archive = Command::new("git").arg("-C").arg(root).args(["archive", OLDER]).stdout(Stdio::piped()).spawn().unwrap();
+        let untar = Command::new("tar").arg("-x").arg("-C").arg(&src).stdin(archive.stdout.unwrap()).status().unwrap();
+        assert!(untar.success(), "cannot unpack kiln {OLDER} from this repository's history (a clone with history is needed)");
+        // The build script tests' target directory, whose dependencies are mostly compiled already.
+        let target = root.join("target").join("kiln-e2e").join("target");
+        let out = Command::new(env!("CARGO"))
+            .current_dir(&src)
+            .args(["build", "--quiet", "--bin", "kiln", "--features", "cli"])
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "building kiln {OLDER} failed: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::copy(target.join("debug").join("kiln"), &binary).unwrap();
+        binary
+    })
+}
+
+#[test]
+fn a_run_the_older_kiln_left_killed_is_finished_by_this_one() {
+    run_trials(cluster(), Trials { fault: Fault::Kill, count: trials(10).min(50), seed: 0x5851_f42d_4c95_7f2d, interrupted: older_kiln(), data: false });
+}
+
+#[test]
+fn the_older_and_this_kiln_started_together_apply_each_revision_once() {
+    let dir = migrations("reliability-race", true);
+    let template = template(cluster(), &dir, 0xace);
+    let reference_url = copy_of(cluster(), &template, &format!("kiln_race_ref_{}", std::process::id()));
+    assert!(kiln(&dir, &reference_url, &["upgrade", "head"]).status().unwrap().success());
+    let reference = snapshot(&reference_url);
+    let mut failures = Vec::new();
+    let count = trials(10).min(50);
+    for trial in 0..count {
+        let url = copy_of(cluster(), &template, &format!("kiln_race_{}_{trial}", std::process::id()));
+        let (first, second) = if trial % 2 == 0 { (older_kiln(), this_kiln()) } else { (this_kiln(), older_kiln()) };
+        let a = kiln_at(first, &dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let b = kiln_at(second, &dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        for out in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+            if !out.status.success() {
+                failures.push(format!("trial {trial}: a runner failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+        let got = snapshot(&url);
+        if got != reference {
+            failures.push(format!("trial {trial}: state differs\n got {got:?}\nwant {reference:?}"));
+        }
+    }
+    println!("older and newer kiln started together: {count} trials, {} failure(s)", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
