@@ -315,7 +315,16 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
     let mut config: postgres::Config = effective.parse().map_err(|e| format!("bad database URL `{safe}`: {}", crate::conn::with_causes(&e)))?;
     let deadline = config.get_connect_timeout().copied().or(timeout).unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     config.connect_timeout(deadline);
-    config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+    // A peer that vanishes (keepalives: about a minute) or stops
+    // acknowledging what kiln sends (a frozen host: 60 s) ends the run with
+    // an error instead of a hang. A statement's own duration is bounded only
+    // by --statement-timeout: a CREATE INDEX CONCURRENTLY may rightly run for hours.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .keepalives_interval(Duration::from_secs(10))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(60));
     if config.get_application_name().is_none() {
         let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())).unwrap_or_else(|| "kiln".into());
         config.application_name(&format!("kiln {exe}"));

@@ -44,6 +44,9 @@ pub enum DriftPolicy {
     Warn,
 }
 
+/// A callback for lines a run reports while it works.
+pub type ProgressFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Settings of a [`Migrator`].
 #[derive(Clone)]
 pub struct Config {
@@ -67,7 +70,7 @@ pub struct Config {
     pub applied_by: String,
     /// Called with a line when a run has something to say while it works
     /// (it waits for another runner's lock). The CLI prints it to stderr.
-    pub on_progress: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_progress: Option<ProgressFn>,
 }
 
 impl fmt::Debug for Config {

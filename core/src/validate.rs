@@ -43,7 +43,7 @@ pub struct LoadedRevision {
     pub bom_len: usize,
     /// The upgrade's and the downgrade's statements (ranges in the BOM-less
     /// text), from the SQL parser; `None` when the lint pass was off.
-    pub statements: Option<(Vec<Statement<String>>, Vec<Statement<String>>)>,
+    pub statements: Option<SectionStatements>,
     /// Pinned checksum of the file's text.
     pub checksum: String,
     /// The file's text as on disk (BOM included).
@@ -121,7 +121,7 @@ impl LoadedRevision {
     /// embedded text (BOM included): the lint pass's, or parsed now when it
     /// was off. Without the `lint` feature (no parser) and no lint pass,
     /// empty: such a set can run transactional revisions only.
-    pub fn embedded_statements(&self) -> (Vec<Statement<String>>, Vec<Statement<String>>) {
+    pub fn embedded_statements(&self) -> SectionStatements {
         let shift = |list: &[Statement<String>]| {
             list.iter().map(|s| Statement { start: s.start + self.bom_len, end: s.end + self.bom_len, kind: s.kind.clone() }).collect::<Vec<_>>()
         };
@@ -142,6 +142,9 @@ impl LoadedRevision {
         (Vec::new(), Vec::new())
     }
 }
+
+/// A revision's upgrade and downgrade statements, with owned names.
+pub type SectionStatements = (Vec<Statement<String>>, Vec<Statement<String>>);
 
 /// Reads and validates a migrations directory.
 ///

@@ -58,7 +58,7 @@ pub(crate) struct Parsedrev {
 impl Parsedrev {
     /// The upgrade's and the downgrade's statements, with ranges in the
     /// file's BOM-less text.
-    pub(crate) fn statements(&self, text: &str) -> (Vec<crate::sql::Statement<String>>, Vec<crate::sql::Statement<String>>) {
+    pub(crate) fn statements(&self, text: &str) -> crate::validate::SectionStatements {
         let of = |s: &Section| {
             crate::sql::of_parsed(&s.parsed, &text[s.start..])
                 .into_iter()
