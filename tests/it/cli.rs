@@ -325,6 +325,10 @@ fn connections_fail_with_their_cause_and_a_silent_server_times_out() {
     // A refused port keeps the system's cause.
     let out = kiln(&["--database-url", &format!("postgres://kiln:s3cret@127.0.0.1:{port}/app"), "current"]);
     assert!(stderr(&out).contains("Connection refused") && !stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    // A role the server does not know keeps PostgreSQL's cause (the authentication path).
+    let no_role = cluster().url("postgres").replace("postgres@", "nobody_here:s3cret@");
+    let out = kiln(&["--database-url", &no_role, "current"]);
+    assert!(stderr(&out).contains("role \"nobody_here\" does not exist (SQLSTATE 28000)") && !stderr(&out).contains("s3cret"), "{}", stderr(&out));
     // A missing database keeps PostgreSQL's message and SQLSTATE.
     let out = kiln(&["--database-url", &cluster().url("no_such_db"), "current"]);
     assert!(stderr(&out).contains("database \"no_such_db\" does not exist (SQLSTATE 3D000)"), "{}", stderr(&out));

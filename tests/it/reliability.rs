@@ -340,3 +340,34 @@ fn the_older_and_this_kiln_started_together_apply_each_revision_once() {
     println!("older and newer kiln started together: {count} trials, {} failure(s)", failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// 50 processes started at once over real work (the revisions above): the
+/// batch's time against one process's, printed as a figure. Waiters leave
+/// as soon as the holder has reached head, so waiting costs little beyond
+/// process start; the state equals one run's.
+#[test]
+fn fifty_simultaneous_starts_over_real_work_cost_little_more_than_one() {
+    let dir = migrations("reliability-fifty", true);
+    let template = template(cluster(), &dir, 0xf1f7);
+    // Without TLS set-up, which costs each process more CPU than waiting does (see cli.rs).
+    let alone = format!("{}?sslmode=disable", copy_of(cluster(), &template, &format!("kiln_fifty_one_{}", std::process::id())));
+    let t = Instant::now();
+    assert!(kiln(&dir, &alone, &["upgrade", "head"]).status().unwrap().success());
+    let one = t.elapsed();
+    let reference = snapshot(&alone);
+    let url = format!("{}?sslmode=disable", copy_of(cluster(), &template, &format!("kiln_fifty_{}", std::process::id())));
+    let t = Instant::now();
+    let children: Vec<_> = (0..50).map(|_| kiln(&dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let batch = t.elapsed();
+    println!(
+        "50 simultaneous starts over real work: {:.0} ms, one process alone {:.0} ms: {:.2}x",
+        batch.as_secs_f64() * 1e3,
+        one.as_secs_f64() * 1e3,
+        batch.as_secs_f64() / one.as_secs_f64()
+    );
+    assert_eq!(snapshot(&url), reference);
+}

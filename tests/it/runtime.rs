@@ -2,6 +2,7 @@
 //! atomicity, drift, unknown revisions, interrupted non-transactional
 //! revisions, stamp, both drivers.
 
+use std::str::FromStr;
 use kiln::{Command, Config, Direction, DriftPolicy, Error, Migrator, TransactionMode};
 
 use crate::pg::{client, fresh_db, load, revision, tables, versions, write_dir};
@@ -343,12 +344,15 @@ fn an_idle_start_is_one_round_trip_and_no_lock() {
 fn a_held_advisory_lock_makes_a_runner_wait_then_give_up_without_blocking_in_postgres() {
     let url = fresh_db();
     let m = Migrator::with_config(VALID, Config { lock_wait: std::time::Duration::from_millis(400), ..Config::default() });
-    let mut holder = client(&url);
+    let mut holder = postgres::Config::from_str(&url).unwrap().application_name("the holder").connect(postgres::NoTls).unwrap();
     holder.query_one("SELECT pg_advisory_lock($1)", &[&m.config().tables.lock_key()]).unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     let mut c = client(&url);
     let started = std::time::Instant::now();
     let err = m.upgrade(&mut c, "head").unwrap_err();
-    assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+    assert!(matches!(err, Error::LockTimeout { holder: Some(_), .. }), "{err}");
+    // The message names who holds it.
+    assert!(err.to_string().contains(&format!("server process {holder_pid} (application `the holder`")), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     // The waiting session never sat inside pg_advisory_lock.
     let waiting: i64 = holder.query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", &[]).unwrap().get(0);

@@ -341,3 +341,41 @@ fn a_run_an_older_kiln_left_without_progress_is_checked_statement_by_statement()
     m.upgrade(&mut c, "head").unwrap();
     assert_eq!(count(&mut c, "SELECT count(*) FROM audit_logs"), 1);
 }
+
+#[test]
+fn a_statement_still_running_on_the_server_is_waited_for_never_raced() {
+    let m = Migrator::with_config(resumable_set("still-running"), kiln::Config { lock_wait: std::time::Duration::from_secs(1), ..kiln::Config::default() });
+    let url = fresh_db();
+    let mut c = client(&url);
+    m.upgrade(&mut c, "aaaa00000001").unwrap();
+    let statement = m.migrations().get("bbbb00000002").unwrap().statements(true).nth(1).unwrap().0.to_string();
+    assert!(statement.starts_with("CREATE UNIQUE INDEX CONCURRENTLY ix_items_id"), "{statement}");
+    // A run that died while its CREATE INDEX CONCURRENTLY went on in the server:
+    // here another session runs that exact statement, held up by a lock.
+    c.batch_execute("INSERT INTO audit_logs VALUES ('one')").unwrap();
+    let checksum = m.migrations().get("bbbb00000002").unwrap().checksum;
+    c.batch_execute(&format!(
+        "INSERT INTO kiln_history (id, revision, direction, status, checksum, applied_at, applied_by, statements_done) \
+         VALUES ('01JDZZZZZZZZZZZZZZZZZZZZZ7', 'bbbb00000002', 'upgrade', 'started', '{checksum}', now(), 'test', 1)"
+    ))
+    .unwrap();
+    let mut blocker = client(&url);
+    blocker.batch_execute("BEGIN; LOCK TABLE items IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
+    let orphan_url = url.clone();
+    let orphan = std::thread::spawn(move || client(&orphan_url).batch_execute(&statement));
+    while count(&mut c, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' AND state = 'active'") == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // While it runs, kiln waits (lock_wait, here 1 s) and then says so, naming the process.
+    let err = m.upgrade(&mut c, "head").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Interrupted { .. }) && text.contains("still running in server process"), "{text}");
+    assert_eq!(versions(&mut c), ["aaaa00000001"], "nothing ran beside it");
+    // Once it finishes, the index it built counts as done: not built twice, nothing raced.
+    blocker.batch_execute("COMMIT").unwrap();
+    orphan.join().unwrap().unwrap();
+    let outcome = m.upgrade(&mut c, "head").unwrap();
+    assert!(outcome.changes.iter().any(|l| l.contains("done: index `ix_items_id` exists and is valid")), "{outcome:?}");
+    assert_eq!(versions(&mut c), ["bbbb00000002"]);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM audit_logs"), 2);
+}
