@@ -56,6 +56,8 @@ options:
   --version-table <name>    default alembic_version
   --lock-wait <seconds>     how long to wait for another runner (default 300)
   --connect-timeout <s>     bound on connecting, handshake included (default 10; connect_timeout in the URL wins)
+  --reply-timeout <s>       bound on each of kiln's own queries (default 60): a server that goes silent mid-run
+                            ends it with an error; migration statements are bounded by --statement-timeout only
   --lock-timeout <ms>       lock_timeout for migration statements
   --statement-timeout <ms>  statement_timeout for migration statements
   --single-transaction      run the whole upgrade in one transaction
@@ -158,6 +160,11 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--connect-timeout" => {
                 let v = value("--connect-timeout")?;
                 a.connect_timeout = Some(Duration::from_secs(v.parse().map_err(|_| format!("--connect-timeout takes seconds, not `{v}`"))?));
+            }
+            "--reply-timeout" => {
+                let v = value("--reply-timeout")?;
+                let secs: u64 = v.parse().ok().filter(|s| *s > 0).ok_or_else(|| format!("--reply-timeout takes a number of seconds above 0, not `{v}`"))?;
+                a.config.reply_timeout = Some(Duration::from_secs(secs));
             }
             f if f.starts_with('-') && f.len() > 1 && !f[1..].starts_with(|c: char| c.is_ascii_digit()) => {
                 return Err(format!("unknown option `{f}`"))
@@ -275,13 +282,19 @@ fn load(embedded: Option<Migrations>, args: &Args) -> Result<Migrations, String>
 /// How long a connection attempt may take by default, handshake included.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection for the CLI.
+/// The reply timeout the CLI gives kiln's own queries ([`Config::reply_timeout`]).
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A connection made the way the CLI makes them, with the single-threaded
+/// runtime that drives it.
 ///
 /// - Every wait is bounded: the TCP connect by `connect_timeout` (from the
 ///   URL, else `timeout`, else 10 s), and the whole attempt, TLS and the
 ///   startup handshake included, by the same deadline (a server that
 ///   accepts TCP and never answers does not hang the start). TCP
-///   keepalives are on, so a peer that vanishes mid-run is noticed.
+///   keepalives are on, so a peer that vanishes mid-run is noticed, and
+///   [`Session::run`] bounds kiln's own queries by the reply timeout, so a
+///   server that goes silent mid-run ends it with an error.
 /// - The session's `application_name` is `kiln <binary>` unless the URL
 ///   sets one, so operators see kiln in `pg_stat_activity`.
 /// - TLS (feature `tls`): `sslmode=verify-full` checks the certificate
@@ -290,12 +303,60 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///   certificate, encrypts without verifying.
 /// - Errors keep PostgreSQL's cause (message, SQLSTATE, detail, hint) or the
 ///   system's, with the password redacted.
-pub fn connect(url: &str) -> Result<postgres::Client, String> {
+///
+/// ```no_run
+/// let session = kiln::cli::connect("postgres://app@localhost/app")?;
+/// let rows = session.block_on(session.client().simple_query("SELECT 1")).map_err(|e| e.to_string())?;
+/// # let _ = rows;
+/// # Ok::<(), String>(())
+/// ```
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl Session {
+    /// The connection.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+
+    /// Drives a future (a query on [`Session::client`]) to completion.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Runs a command, kiln's own queries bounded by the migrator's reply
+    /// timeout ([`DEFAULT_REPLY_TIMEOUT`] when it sets none).
+    pub fn run(&self, migrator: &Migrator, command: &Command) -> Result<Outcome, crate::Error> {
+        self.block_on(self.with_bound(migrator).run_async(&self.client, command))
+    }
+
+    /// The version table's rows.
+    pub fn current(&self, migrator: &Migrator) -> Result<Vec<String>, crate::Error> {
+        let bounded = self.with_bound(migrator);
+        self.block_on(bounded.current_heads(&mut crate::tokio::AsyncConn::new(&self.client)))
+    }
+
+    /// True when the database is at the graph's heads.
+    pub fn check(&self, migrator: &Migrator) -> Result<bool, crate::Error> {
+        self.block_on(self.with_bound(migrator).check_async(&self.client))
+    }
+
+    fn with_bound(&self, migrator: &Migrator) -> Migrator {
+        let mut config = migrator.config().clone();
+        config.reply_timeout = config.reply_timeout.or(Some(DEFAULT_REPLY_TIMEOUT));
+        Migrator::with_config(migrator.migrations().clone(), config)
+    }
+}
+
+/// Connects the way the CLI does (see [`Session`]).
+pub fn connect(url: &str) -> Result<Session, String> {
     connect_with(url, None)
 }
 
 /// [`connect`] with a connect timeout for URLs that do not set one.
-pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Client, String> {
+pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<Session, String> {
     let safe = redact_url(url);
     let (url_rest, sslmode) = take_param(url, "sslmode");
     let (url_rest, rootcert) = take_param(&url_rest, "sslrootcert");
@@ -312,13 +373,15 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
         };
         effective = add_param(&url_rest, "sslmode", libpq);
     }
-    let mut config: postgres::Config = effective.parse().map_err(|e| format!("bad database URL `{safe}`: {}", crate::conn::with_causes(&e)))?;
+    let mut config: tokio_postgres::Config = effective.parse().map_err(|e| format!("bad database URL `{safe}`: {}", crate::conn::with_causes(&e)))?;
     let deadline = config.get_connect_timeout().copied().or(timeout).unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     config.connect_timeout(deadline);
     // A peer that vanishes (keepalives: about a minute) or stops
     // acknowledging what kiln sends (a frozen host: 60 s) ends the run with
-    // an error instead of a hang. A statement's own duration is bounded only
-    // by --statement-timeout: a CREATE INDEX CONCURRENTLY may rightly run for hours.
+    // an error instead of a hang; one that acknowledges but never answers
+    // is caught by the reply timeout on kiln's own queries. A migration
+    // statement's own duration is bounded only by --statement-timeout: a
+    // CREATE INDEX CONCURRENTLY may rightly run for hours.
     config
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30))
@@ -334,13 +397,14 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
             .get_hosts()
             .iter()
             .map(|h| match h {
-                postgres::config::Host::Tcp(h) => h.clone(),
-                postgres::config::Host::Unix(p) => p.display().to_string(),
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
             })
             .collect();
         let port = config.get_ports().first().copied().unwrap_or(5432);
         format!("{}:{port}", hosts.first().cloned().unwrap_or_else(|| "localhost".into()))
     };
+    // `sslmode=disable` skips TLS set-up.
     let plain = matches!(sslmode.as_deref(), Some("disable"));
     #[cfg(feature = "tls")]
     let tls = if plain {
@@ -369,22 +433,16 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
         if verify.is_some() {
             return Err("sslmode=verify-ca/verify-full needs kiln's `tls` feature".into());
         }
-        let _ = rootcert;
-        None::<postgres::NoTls>
+        let _ = (rootcert, plain);
+        None::<tokio_postgres::NoTls>
     };
-    // The driver bounds only the TCP connect: bound the whole attempt on a
-    // helper thread (left behind, blocked, if the server never answers).
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // `sslmode=disable` skips TLS set-up, which loads the system's roots
-        // (tens of milliseconds of CPU on every start).
-        let _ = tx.send(match tls {
-            Some(tls) => config.connect(tls),
-            None => config.connect(postgres::NoTls),
-        });
-    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start the connection's runtime: {e}"))?;
     let secret = password_of(url);
-    let explain = |e: postgres::Error| {
+    let explain = |e: tokio_postgres::Error| {
         // PostgreSQL's message, SQLSTATE, detail and hint; or the system's cause.
         let mut text = crate::conn::from_pg(&e).to_string();
         if text.contains("certificate verify failed") {
@@ -395,8 +453,23 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<postgres::Cl
         }
         scrub(&format!("cannot connect to `{safe}`: {text}"), secret.as_deref())
     };
-    match rx.recv_timeout(deadline + Duration::from_millis(500)) {
-        Ok(Ok(client)) => Ok(client),
+    // The driver bounds only the TCP connect: bound the whole attempt.
+    let attempt = async {
+        match tls {
+            Some(tls) => {
+                let (client, connection) = config.connect(tls).await?;
+                tokio::spawn(async move { drop(connection.await) });
+                Ok(client)
+            }
+            None => {
+                let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(async move { drop(connection.await) });
+                Ok(client)
+            }
+        }
+    };
+    match runtime.block_on(async { tokio::time::timeout(deadline + Duration::from_millis(500), attempt).await }) {
+        Ok(Ok(client)) => Ok(Session { runtime, client }),
         Ok(Err(e)) => Err(explain(e)),
         Err(_) => Err(format!(
             "cannot connect to `{safe}`: the server at {where_} accepted the connection but did not answer within {} s (connect_timeout); \
@@ -487,31 +560,31 @@ fn dispatch(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
         }
         _ => {
             let url = args.database_url.clone().ok_or("set DATABASE_URL or pass --database-url")?;
-            let mut client = connect_with(&url, args.connect_timeout)?;
-            online(&migrator, &mut client, command, args, &pos)
+            let session = connect_with(&url, args.connect_timeout)?;
+            online(&migrator, &session, command, args, &pos)
         }
     }
 }
 
 fn online(
     migrator: &Migrator,
-    client: &mut postgres::Client,
+    session: &Session,
     command: &str,
     args: &Args,
     pos: &dyn Fn(usize, &str) -> Result<String, String>,
 ) -> Result<i32, String> {
-    let run = |client: &mut postgres::Client, c: Command| migrator.run(client, &c).map_err(|e| e.to_string());
+    let run = |c: Command| session.run(migrator, &c).map_err(|e| e.to_string());
     let outcome = match command {
-        "upgrade" => run(client, Command::Upgrade(pos(0, "a target such as `head`")?))?,
-        "downgrade" => run(client, Command::Downgrade(pos(0, "a target such as `-1` or `base`")?))?,
-        "stamp" => run(client, Command::Stamp { target: pos(0, "a target")?, purge: args.purge })?,
-        "accept-checksum" => run(client, Command::AcceptChecksums(args.positional.clone()))?,
+        "upgrade" => run(Command::Upgrade(pos(0, "a target such as `head`")?))?,
+        "downgrade" => run(Command::Downgrade(pos(0, "a target such as `-1` or `base`")?))?,
+        "stamp" => run(Command::Stamp { target: pos(0, "a target")?, purge: args.purge })?,
+        "accept-checksum" => run(Command::AcceptChecksums(args.positional.clone()))?,
         "resolve-interrupted" => {
             let action = args.resolution.ok_or("`kiln resolve-interrupted [<rev>]` needs --retry, --skip or --abandon")?;
-            run(client, Command::ResolveInterrupted { revision: args.positional.first().cloned(), action })?
+            run(Command::ResolveInterrupted { revision: args.positional.first().cloned(), action })?
         }
         "current" => {
-            let heads = migrator.current(client).map_err(|e| e.to_string())?;
+            let heads = session.current(migrator).map_err(|e| e.to_string())?;
             if args.json {
                 println!("{{\"current\":{}}}", json_list(&heads));
             } else if heads.is_empty() {
@@ -524,8 +597,8 @@ fn online(
             return Ok(0);
         }
         "check" => {
-            let at_head = migrator.check(client).map_err(|e| e.to_string())?;
-            let heads = migrator.current(client).map_err(|e| e.to_string())?;
+            let at_head = session.check(migrator).map_err(|e| e.to_string())?;
+            let heads = session.current(migrator).map_err(|e| e.to_string())?;
             if args.json {
                 println!("{{\"at_head\":{at_head},\"current\":{}}}", json_list(&heads));
             } else if at_head {
@@ -688,7 +761,7 @@ fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
     let g = migrator.graph();
     let current: Vec<String> = if args.indicate_current {
         let url = args.database_url.clone().ok_or("--indicate-current needs DATABASE_URL or --database-url")?;
-        migrator.current(&mut connect(&url)?).map_err(|e| e.to_string())?
+        connect_with(&url, args.connect_timeout)?.current(migrator).map_err(|e| e.to_string())?
     } else {
         Vec::new()
     };
@@ -829,15 +902,15 @@ fn main_job(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
         }
     };
     println!("upgrading {} to head ({} revisions embedded)", redact_url(&url), migrator.migrations().len());
-    let mut client = connect_with(&url, args.connect_timeout)?;
-    let outcome = migrator.upgrade(&mut client, "heads").map_err(|e| e.to_string())?;
+    let session = connect_with(&url, args.connect_timeout)?;
+    let outcome = session.run(&migrator, &Command::Upgrade("heads".into())).map_err(|e| e.to_string())?;
     print_outcome(&migrator, &outcome, false);
-    let rows = client
-        .query(
+    let rows = session
+        .block_on(session.client().query(
             "SELECT table_name, (SELECT count(*) FROM information_schema.columns c WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name) \
              FROM information_schema.tables t WHERE table_schema = current_schema() ORDER BY table_name",
             &[],
-        )
+        ))
         .map_err(|e| e.to_string())?;
     println!("tables:");
     for row in rows {
@@ -845,7 +918,7 @@ fn main_job(embedded: Option<Migrations>, args: &Args) -> Result<i32, String> {
         let columns: i64 = row.get(1);
         println!("  {name} ({columns} columns)");
     }
-    drop(client);
+    drop(session);
     if let Some(mut c) = cluster {
         c.stop();
         println!("cluster stopped");

@@ -21,6 +21,19 @@ pub trait Conn {
     fn query(&mut self, sql: &str) -> impl Future<Output = Result<Vec<Rows>, DbError>> + Send;
     /// Waits (between advisory-lock attempts).
     fn sleep(&mut self, duration: Duration) -> impl Future<Output = ()> + Send;
+    /// [`Conn::batch`] for kiln's own bookkeeping, failing with
+    /// [`DbError::silent`] when the server has not answered within `limit`.
+    /// The default waits as long as it takes: a driver that blocks in a read
+    /// (the synchronous one) cannot give up on its own.
+    fn batch_within(&mut self, sql: &str, limit: Option<Duration>) -> impl Future<Output = Result<(), DbError>> + Send {
+        let _ = limit;
+        self.batch(sql)
+    }
+    /// [`Conn::query`] for kiln's own bookkeeping, bounded like [`Conn::batch_within`].
+    fn query_within(&mut self, sql: &str, limit: Option<Duration>) -> impl Future<Output = Result<Vec<Rows>, DbError>> + Send {
+        let _ = limit;
+        self.query(sql)
+    }
 }
 
 /// An error reported by PostgreSQL or by the connection.
@@ -44,6 +57,22 @@ impl DbError {
     /// An error that did not come from the server.
     pub fn other(message: impl Into<String>) -> Self {
         DbError { code: None, message: message.into(), position: None, detail: None, hint: None, closed: false }
+    }
+}
+
+impl DbError {
+    /// The server did not answer one of kiln's own queries within `limit`
+    /// (a frozen server, or a proxy that stopped forwarding). The session
+    /// is left mid-query: drop it.
+    pub fn silent(limit: Duration) -> Self {
+        DbError {
+            closed: true,
+            ..DbError::other(format!(
+                "the server did not answer within {} s (the reply timeout): it accepted kiln's query and then went silent; \
+                 check that the server and any proxy in between are alive, or raise the reply timeout",
+                limit.as_secs_f64()
+            ))
+        }
     }
 }
 

@@ -60,6 +60,14 @@ pub struct Config {
     pub lock_timeout: Option<Duration>,
     /// `statement_timeout` for migration statements.
     pub statement_timeout: Option<Duration>,
+    /// How long to wait for the server to answer one of kiln's own queries
+    /// (probing, taking the lock, reading and writing the bookkeeping) before
+    /// failing instead of hanging on a server or proxy that went silent.
+    /// Migration statements are not bounded by it: their duration is
+    /// `statement_timeout`'s business. Honoured by the asynchronous driver
+    /// (its runtime needs timers enabled) and so by the CLI, which sets 60 s;
+    /// the synchronous driver cannot interrupt a blocking read and ignores it.
+    pub reply_timeout: Option<Duration>,
     /// Checksum drift: error (default) or warn.
     pub drift: DriftPolicy,
     /// Accept a database at a revision this binary does not know (a newer
@@ -81,6 +89,7 @@ impl fmt::Debug for Config {
             .field("lock_wait", &self.lock_wait)
             .field("lock_timeout", &self.lock_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("reply_timeout", &self.reply_timeout)
             .field("drift", &self.drift)
             .field("allow_unknown_revisions", &self.allow_unknown_revisions)
             .field("applied_by", &self.applied_by)
@@ -101,6 +110,7 @@ impl Default for Config {
             lock_wait: Duration::from_secs(300),
             lock_timeout: None,
             statement_timeout: None,
+            reply_timeout: None,
             drift: DriftPolicy::default(),
             allow_unknown_revisions: false,
             applied_by: format!("{exe} (kiln {})", env!("CARGO_PKG_VERSION")),
@@ -447,6 +457,11 @@ impl From<PlanError> for Error {
     }
 }
 
+/// The first column of the first row of the first result, if any.
+fn first_value(sets: &[crate::conn::Rows]) -> Option<String> {
+    sets.first()?.first()?.first().cloned().flatten()
+}
+
 /// How [`Migrator::acquire_lock`] ended.
 enum Lock {
     /// This session holds the advisory lock.
@@ -540,19 +555,28 @@ impl Migrator {
     /// row. `Some` when the database is at head with nothing drifted or
     /// interrupted; `None` when the full check must decide.
     async fn quick_at_head<C: Conn>(&self, conn: &mut C, target: &str) -> Option<Vec<String>> {
+        let sql = self.quick_sql(target)?;
+        let sets = conn.query_within(&sql, self.config.reply_timeout).await.ok()?;
+        self.quick_answer(&sets)
+    }
+
+    /// The idle fast path's query, when `target` is one it can answer.
+    fn quick_sql(&self, target: &str) -> Option<String> {
         let heads = self.real_heads();
-        if !(target == "heads" || (target == "head" && heads.len() == 1)) {
-            return None;
-        }
         // Both tables come back as XML (NULL when a table does not exist),
         // so a fresh database answers without an error in the server's log.
-        let sets = conn.query(&self.config.tables.select_quick_sql()).await.ok()?;
+        (target == "heads" || (target == "head" && heads.len() == 1)).then(|| self.config.tables.select_quick_sql())
+    }
+
+    /// Reads [`Migrator::quick_sql`]'s result: the version rows when the
+    /// database is at the heads with this set's fingerprint and no run in progress.
+    fn quick_answer(&self, sets: &[crate::conn::Rows]) -> Option<Vec<String>> {
         let [Some(versions), Some(state)] = sets.first()?.first()?.as_slice() else { return None };
         let mut rows = crate::tables::xml_values(versions, "version_num")?;
         rows.sort_unstable();
         let fingerprint = crate::tables::xml_values(state, "fingerprint")?.into_iter().next()?;
         let in_progress = crate::tables::xml_values(state, "in_progress")?.into_iter().next();
-        (rows == heads && fingerprint == self.migrations.fingerprint() && in_progress.is_none()).then_some(rows)
+        (rows == self.real_heads() && fingerprint == self.migrations.fingerprint() && in_progress.is_none()).then_some(rows)
     }
 
     /// The settings.
@@ -604,7 +628,7 @@ impl Migrator {
         }
         let result = self.execute_locked(conn, command).await;
         let key = self.config.tables.lock_key();
-        let unlock = conn.batch(&format!("SELECT pg_advisory_unlock({key});")).await;
+        let unlock = conn.batch_within(&format!("SELECT pg_advisory_unlock({key});"), self.config.reply_timeout).await;
         match (result, unlock) {
             (Ok(mut outcome), Ok(())) => {
                 outcome.locked = true;
@@ -643,19 +667,36 @@ impl Migrator {
                 .map(|(id, l)| (id.as_str(), l.checksum.as_str())),
         );
         let in_progress = history.iter().find(|(_, l)| l.status.in_progress()).map(|(id, _)| id.as_str());
-        conn.batch(&self.config.tables.state_upsert_sql(&fingerprint, in_progress))
+        conn.batch_within(&self.config.tables.state_upsert_sql(&fingerprint, in_progress), self.config.reply_timeout)
             .await
             .map_err(|source| Error::Database { context: "writing kiln's state row", source })
+    }
+
+    /// Creates kiln's tables when one of them (or a column a later version
+    /// added) is missing; otherwise sends no DDL, so takes no table lock.
+    async fn ensure_tables<C: Conn>(&self, conn: &mut C) -> Result<(), Error> {
+        let t = &self.config.tables;
+        let complete = conn
+            .query_within(&t.complete_sql(), self.config.reply_timeout)
+            .await
+            .map_err(|source| Error::Database { context: "looking for kiln's tables", source })?;
+        if first_value(&complete).as_deref() != Some("true") {
+            conn.batch_within(&t.create_sql(), self.config.reply_timeout)
+                .await
+                .map_err(|source| Error::Database { context: "creating kiln's tables", source })?;
+        }
+        Ok(())
     }
 
     /// Refreshes the state row when the advisory lock is free right now; never waits.
     async fn refresh_state_if_free<C: Conn>(&self, conn: &mut C) {
         let key = self.config.tables.lock_key();
-        let got = conn.query(&format!("SELECT pg_try_advisory_lock({key});")).await;
+        let got = conn.query_within(&format!("SELECT pg_try_advisory_lock({key});"), self.config.reply_timeout).await;
         if got.ok().and_then(|s| s.first()?.first()?.first().cloned().flatten()).as_deref() == Some("t") {
-            let _ = conn.batch(&self.config.tables.create_sql()).await;
-            let _ = self.write_state(conn).await;
-            let _ = conn.batch(&format!("SELECT pg_advisory_unlock({key});")).await;
+            if self.ensure_tables(conn).await.is_ok() {
+                let _ = self.write_state(conn).await;
+            }
+            let _ = conn.batch_within(&format!("SELECT pg_advisory_unlock({key});"), self.config.reply_timeout).await;
         }
     }
 
@@ -714,13 +755,13 @@ impl Migrator {
     /// fresh database is read without an error in the server's log.
     async fn read_state<C: Conn>(&self, conn: &mut C) -> Result<State, Error> {
         let t = &self.config.tables;
-        let sets = conn.query(&t.select_existing_sql()).await.map_err(db("looking for kiln's tables"))?;
+        let sets = conn.query_within(&t.select_existing_sql(), self.config.reply_timeout).await.map_err(db("looking for kiln's tables"))?;
         let exists = |i: usize| sets.first().and_then(|s| s.first()).and_then(|r| r.get(i)).cloned().flatten().as_deref() == Some("t");
         match (exists(0), exists(1)) {
             (_, true) => self.read_existing(conn).await,
             // Alembic's table without kiln's: a database Alembic managed.
             (true, false) => {
-                let sets = conn.query(&t.select_versions_sql()).await.map_err(db("reading the version table"))?;
+                let sets = conn.query_within(&t.select_versions_sql(), self.config.reply_timeout).await.map_err(db("reading the version table"))?;
                 Ok(State { heads: first_column(sets.into_iter().next().unwrap_or_default()), history: None })
             }
             (false, false) => Ok(State::default()),
@@ -732,7 +773,7 @@ impl Migrator {
     async fn read_existing<C: Conn>(&self, conn: &mut C) -> Result<State, Error> {
         let t = &self.config.tables;
         let both = format!("{}\n{}", t.select_versions_sql(), t.select_latest_history_sql());
-        let mut sets = conn.query(&both).await.map_err(db("reading the version table"))?;
+        let mut sets = conn.query_within(&both, self.config.reply_timeout).await.map_err(db("reading the version table"))?;
         if sets.len() != 2 {
             return Err(db("reading the version table")(DbError::other("unexpected reply to the state query")));
         }
@@ -755,44 +796,57 @@ impl Migrator {
 
     /// Takes the advisory lock, polling (never blocking inside PostgreSQL,
     /// where a waiting session would hold a snapshot that a `CREATE INDEX
-    /// CONCURRENTLY` in the holder waits for). Between attempts a waiter
-    /// checks the idle fast path: once the holder has brought the database
-    /// to the target, the waiter returns `Ok(false)` without ever taking the
-    /// lock, so a crowd of starting replicas finishes with the holder. The
-    /// poll interval grows to 100 ms at most.
+    /// CONCURRENTLY` in the holder waits for, a deadlock). While another
+    /// runner holds it, a waiter polls with `pg_try_advisory_lock_shared`,
+    /// (taken and released in one statement), which costs the server next to
+    /// nothing and succeeds for every waiter at once when the holder lets go;
+    /// then the waiter reads the idle fast path, and when the holder has brought the database to the target
+    /// it returns [`Lock::NotNeeded`] without ever taking the lock, so a
+    /// crowd of starting replicas finishes with the holder. The poll interval
+    /// grows to 100 ms at most.
     async fn acquire_lock<C: Conn>(&self, conn: &mut C, target: Option<&str>) -> Result<Lock, Error> {
         let key = self.config.tables.lock_key();
+        let bound = self.config.reply_timeout;
         let start = Instant::now();
         let mut delay = Duration::from_millis(5);
         // Jitter from the process id, so runners started together spread out.
         let jitter = u64::from(std::process::id() % 7);
         let mut told = false;
+        let quick = target.and_then(|t| self.quick_sql(t));
+        let lock_db = |source| Error::Database { context: "taking the advisory lock", source };
         loop {
-            let rows = conn
-                .query(&format!("SELECT pg_try_advisory_lock({key});"))
-                .await
-                .map_err(|source| Error::Database { context: "taking the advisory lock", source })?;
-            let got = rows.first().and_then(|r| r.first()).and_then(|r| r.first()).cloned().flatten();
-            if got.as_deref() == Some("t") {
+            let sets = conn.query_within(&format!("SELECT pg_try_advisory_lock({key});"), bound).await.map_err(lock_db)?;
+            if first_value(&sets).as_deref() == Some("t") {
                 return Ok(Lock::Held);
             }
-            if let Some(target) = target {
-                if let Some(rows) = self.quick_at_head(conn, target).await {
+            // Wait until nobody holds it exclusively.
+            loop {
+                if start.elapsed() >= self.config.lock_wait {
+                    let holder = self.lock_holder(conn).await;
+                    return Err(Error::LockTimeout { waited: start.elapsed(), key, holder });
+                }
+                if !told && start.elapsed() >= Duration::from_secs(2) {
+                    told = true;
+                    if let Some(h) = self.lock_holder(conn).await {
+                        self.progress(&format!("waiting for the migration lock, held by {h}"));
+                    }
+                }
+                conn.sleep(delay + Duration::from_millis(jitter)).await;
+                delay = (delay * 2).min(Duration::from_millis(100));
+                let Some(quick) = &quick else { break };
+                // Taken and let go in one statement: nothing is left held,
+                // whatever happens next.
+                let free = format!("SELECT CASE WHEN pg_try_advisory_lock_shared({key}) THEN pg_advisory_unlock_shared({key}) ELSE false END;");
+                let sets = conn.query_within(&free, bound).await.map_err(lock_db)?;
+                if first_value(&sets).as_deref() != Some("t") {
+                    continue;
+                }
+                let sets = conn.query_within(quick, bound).await.map_err(lock_db)?;
+                if let Some(rows) = self.quick_answer(&sets) {
                     return Ok(Lock::NotNeeded(rows));
                 }
+                break;
             }
-            if start.elapsed() >= self.config.lock_wait {
-                let holder = self.lock_holder(conn).await;
-                return Err(Error::LockTimeout { waited: start.elapsed(), key, holder });
-            }
-            if !told && start.elapsed() >= Duration::from_secs(2) {
-                told = true;
-                if let Some(h) = self.lock_holder(conn).await {
-                    self.progress(&format!("waiting for the migration lock, held by {h}"));
-                }
-            }
-            conn.sleep(delay + Duration::from_millis(jitter)).await;
-            delay = (delay * 2).min(Duration::from_millis(100));
         }
     }
 
@@ -805,7 +859,7 @@ impl Migrator {
              coalesce(extract(epoch FROM now() - a.backend_start)::bigint::text, '') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {hi} AND l.objid = {lo} AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database());"
         );
-        let rows = conn.query(&sql).await.ok()?;
+        let rows = conn.query_within(&sql, self.config.reply_timeout).await.ok()?;
         let row = rows.into_iter().flatten().next()?;
         let f = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
         Some(format!("server process {} (application `{}`, {} s old, {}: `{}`)", f(0), f(1), f(4), f(2), f(3)))
@@ -819,8 +873,7 @@ impl Migrator {
     }
 
     async fn execute_locked<C: Conn>(&self, conn: &mut C, command: &Command) -> Result<Outcome, Error> {
-        let t = &self.config.tables;
-        conn.batch(&t.create_sql()).await.map_err(|source| Error::Database { context: "creating kiln's tables", source })?;
+        self.ensure_tables(conn).await?;
         let mut session = String::new();
         if let Some(d) = self.config.lock_timeout {
             session.push_str(&format!("SET lock_timeout = {};", d.as_millis()));
@@ -829,7 +882,7 @@ impl Migrator {
             session.push_str(&format!("SET statement_timeout = {};", d.as_millis()));
         }
         if !session.is_empty() {
-            conn.batch(&session).await.map_err(|source| Error::Database { context: "setting timeouts", source })?;
+            conn.batch_within(&session, self.config.reply_timeout).await.map_err(|source| Error::Database { context: "setting timeouts", source })?;
         }
         let mut result = self.run_command(conn, command).await;
         // Keep the state row true to the history, whatever happened.
@@ -840,7 +893,7 @@ impl Migrator {
         }
         if !session.is_empty() {
             // Best effort: the session may be gone.
-            let _ = conn.batch("RESET lock_timeout; RESET statement_timeout;").await;
+            let _ = conn.batch_within("RESET lock_timeout; RESET statement_timeout;", self.config.reply_timeout).await;
         }
         result
     }
@@ -931,7 +984,7 @@ impl Migrator {
         let whole = self.config.transaction_mode == TransactionMode::Whole;
         let guard = new_ulid();
         if whole {
-            conn.batch(&format!("BEGIN;\n{}", guard_set_sql(&guard)))
+            conn.batch_within(&format!("BEGIN;\n{}", guard_set_sql(&guard)), self.config.reply_timeout)
                 .await
                 .map_err(|source| Error::Database { context: "starting the transaction", source })?;
         }
@@ -948,7 +1001,7 @@ impl Migrator {
             };
             if let Err(mut e) = result {
                 if whole {
-                    let _ = conn.batch("ROLLBACK;").await;
+                    let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
                     applied.clear();
                 }
                 if let Error::RevisionFailed { applied: a, .. } | Error::StatementFailed { applied: a, .. } = &mut e {
@@ -960,8 +1013,8 @@ impl Migrator {
         }
         if whole {
             let commit = format!("{}COMMIT;", guard_check_sql(&guard));
-            if let Err(source) = conn.batch(&commit).await {
-                let _ = conn.batch("ROLLBACK;").await;
+            if let Err(source) = conn.batch_within(&commit, self.config.reply_timeout).await {
+                let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
                 return Err(Error::Database { context: "committing the run", source });
             }
         }
@@ -1011,9 +1064,9 @@ impl Migrator {
         script.push_str(if own_transaction { "COMMIT;" } else { "RELEASE SAVEPOINT kiln_revision;" });
         let Err(e) = conn.batch(&script).await else { return Ok(()) };
         if own_transaction {
-            let _ = conn.batch("ROLLBACK;").await;
+            let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
         } else {
-            let _ = conn.batch("ROLLBACK TO SAVEPOINT kiln_revision;").await;
+            let _ = conn.batch_within("ROLLBACK TO SAVEPOINT kiln_revision;", self.config.reply_timeout).await;
         }
         if is_guard_error(&e) {
             return Err(Error::TransactionEnded { revision: r.id.into(), direction, file: r.file_name.into() });
@@ -1053,7 +1106,7 @@ impl Migrator {
         if statements.iter().any(|(_, s)| !matches!(s.kind, StatementKind::Plain)) {
             return None;
         }
-        conn.batch(&format!("BEGIN;\n{}", guard_set_sql(guard))).await.ok()?;
+        conn.batch_within(&format!("BEGIN;\n{}", guard_set_sql(guard)), self.config.reply_timeout).await.ok()?;
         let mut failed = None;
         for &(text, s) in statements {
             if let Err(e) = conn.batch(&format!("{text}\n;\n{}", guard_check_sql(guard))).await {
@@ -1063,7 +1116,7 @@ impl Migrator {
                 break;
             }
         }
-        let _ = conn.batch("ROLLBACK;").await;
+        let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
         failed
     }
 
@@ -1124,7 +1177,7 @@ impl Migrator {
                 }
                 let done = latest.statements_done.unwrap_or(0).min(statements.len());
                 let sql = t.history_status_sql(&latest.id, Status::Started, Some(done), None);
-                conn.batch(&sql).await.map_err(db("recording the resumed run"))?;
+                conn.batch_within(&sql, self.config.reply_timeout).await.map_err(db("recording the resumed run"))?;
                 (latest.id.clone(), done, Some(format!("resumed `{}` at statement {} of {}", r.id, done + 1, statements.len())))
             }
             None => {
@@ -1132,7 +1185,7 @@ impl Migrator {
                 let row = self.history_row(r, dir, Status::Started, Measured::Unknown);
                 let mut sql = t.history_insert_sql(&row);
                 sql.push_str(&t.history_progress_sql(&row.id, 0));
-                conn.batch(&sql).await.map_err(db("recording the start of a non-transactional revision"))?;
+                conn.batch_within(&sql, self.config.reply_timeout).await.map_err(db("recording the start of a non-transactional revision"))?;
                 (row.id, 0, None)
             }
         };
@@ -1153,7 +1206,7 @@ impl Migrator {
                     note.push_str(&format!(" (statement {}: {how})", next + 1));
                 }
                 if done {
-                    conn.batch(&progress).await.map_err(db("recording a statement's progress"))?;
+                    conn.batch_within(&progress, self.config.reply_timeout).await.map_err(db("recording a statement's progress"))?;
                     next += 1;
                     continue;
                 }
@@ -1163,7 +1216,7 @@ impl Migrator {
             } else {
                 match conn.batch(text).await {
                     Ok(()) => {
-                        conn.batch(&progress).await.map_err(db("recording a statement's progress"))?;
+                        conn.batch_within(&progress, self.config.reply_timeout).await.map_err(db("recording a statement's progress"))?;
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -1172,8 +1225,8 @@ impl Migrator {
             if let Err(e) = result {
                 // Close a transaction the revision itself opened (its
                 // progress records go with it), then record the failure.
-                let _ = conn.batch("ROLLBACK;").await;
-                let _ = conn.batch(&t.history_status_sql(&id, Status::Failed, None, None)).await;
+                let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
+                let _ = conn.batch_within(&t.history_status_sql(&id, Status::Failed, None, None), self.config.reply_timeout).await;
                 return Err(Error::StatementFailed {
                     revision: r.id.into(),
                     direction,
@@ -1188,8 +1241,8 @@ impl Migrator {
             next += 1;
         }
         let finish = format!("BEGIN;\n{}{}COMMIT;", t.version_ops_sql(ops), t.history_done_sql(&id, started.elapsed().as_millis()));
-        if let Err(source) = conn.batch(&finish).await {
-            let _ = conn.batch("ROLLBACK;").await;
+        if let Err(source) = conn.batch_within(&finish, self.config.reply_timeout).await {
+            let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
             return Err(Error::Database { context: "recording a non-transactional revision", source });
         }
         Ok(note)
@@ -1211,7 +1264,7 @@ impl Migrator {
         );
         let waited = Instant::now();
         loop {
-            let rows = conn.query(&running).await.map_err(db("looking for the interrupted statement in pg_stat_activity"))?;
+            let rows = conn.query_within(&running, self.config.reply_timeout).await.map_err(db("looking for the interrupted statement in pg_stat_activity"))?;
             let pids: Vec<String> = rows.into_iter().flatten().filter_map(|r| r.into_iter().next().flatten()).collect();
             if pids.is_empty() {
                 break;
@@ -1238,7 +1291,7 @@ impl Migrator {
                     quote_literal(table),
                     quote_literal(index)
                 );
-                let rows = conn.query(&sql).await.map_err(db("checking the interrupted index in pg_index"))?;
+                let rows = conn.query_within(&sql, self.config.reply_timeout).await.map_err(db("checking the interrupted index in pg_index"))?;
                 match rows.into_iter().flatten().next().as_deref() {
                     Some([Some(valid), _]) if valid == "true" => Ok(Settled::Done(format!("index `{index}` exists and is valid"))),
                     Some([Some(_), Some(qualified)]) => {
@@ -1249,7 +1302,7 @@ impl Migrator {
                 }
             }
             StatementKind::DropIndexConcurrently { index } => {
-                let rows = conn.query(&format!("SELECT (to_regclass({}) IS NULL)::text;", quote_literal(index))).await.map_err(db("checking the interrupted index"))?;
+                let rows = conn.query_within(&format!("SELECT (to_regclass({}) IS NULL)::text;", quote_literal(index)), self.config.reply_timeout).await.map_err(db("checking the interrupted index"))?;
                 let gone = rows.into_iter().flatten().next().and_then(|r| r.into_iter().next().flatten()).as_deref() == Some("true");
                 Ok(if gone { Settled::Done(format!("index {index} is gone")) } else { Settled::Run })
             }
@@ -1305,8 +1358,8 @@ impl Migrator {
             });
         }
         sql.push_str("COMMIT;");
-        if let Err(source) = conn.batch(&sql).await {
-            let _ = conn.batch("ROLLBACK;").await;
+        if let Err(source) = conn.batch_within(&sql, self.config.reply_timeout).await {
+            let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
             return Err(Error::Database { context: "resolving interrupted revisions", source });
         }
         Ok(Outcome { before: state.heads.clone(), after: state.heads.clone(), changes, ..Outcome::default() })
@@ -1328,8 +1381,8 @@ impl Migrator {
             }
         }
         sql.push_str("COMMIT;");
-        if let Err(source) = conn.batch(&sql).await {
-            let _ = conn.batch("ROLLBACK;").await;
+        if let Err(source) = conn.batch_within(&sql, self.config.reply_timeout).await {
+            let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
             return Err(Error::Database { context: "stamping the version table", source });
         }
         Ok(Outcome { before, after, ..Outcome::default() })
@@ -1378,7 +1431,7 @@ impl Migrator {
             sql.push_str(&t.history_insert_sql(&self.history_row(rev, "accept", Status::Done, Measured::Unknown)));
         }
         sql.push_str("COMMIT;");
-        conn.batch(&sql).await.map_err(|source| Error::Database { context: "accepting checksums", source })?;
+        conn.batch_within(&sql, self.config.reply_timeout).await.map_err(|source| Error::Database { context: "accepting checksums", source })?;
         Ok(Outcome {
             before: state.heads.clone(),
             after: state.heads.clone(),

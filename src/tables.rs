@@ -158,6 +158,27 @@ impl Tables {
         self.qualified(&self.state_table)
     }
 
+    /// One row, one column: `t` when every table, index and column of
+    /// [`Tables::create_sql`] exists. The runner asks this first and sends
+    /// the creation script only when something is missing, because `ALTER
+    /// TABLE ... ADD COLUMN IF NOT EXISTS` takes an ACCESS EXCLUSIVE lock
+    /// even when the column is there (it would queue behind any open
+    /// transaction that read the history, and block every reader behind it).
+    pub fn complete_sql(&self) -> String {
+        let index = match &self.schema {
+            Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&format!("ix_{}_revision", self.history_table))),
+            None => quote_ident(&format!("ix_{}_revision", self.history_table)),
+        };
+        format!(
+            "SELECT (to_regclass({v}) IS NOT NULL AND to_regclass({s}) IS NOT NULL AND to_regclass({ix}) IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass({h}) AND attname = 'statements_done' AND NOT attisdropped))::text;",
+            v = quote_literal(&self.version()),
+            s = quote_literal(&self.state()),
+            ix = quote_literal(&index),
+            h = quote_literal(&self.history()),
+        )
+    }
+
     /// Creates the tables if they do not exist.
     pub fn create_sql(&self) -> String {
         format!(

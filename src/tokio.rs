@@ -16,30 +16,95 @@ use crate::conn::{collect_rows, from_pg, Conn, DbError, Rows};
 use crate::migrator::{Command, Error, Migrator, Outcome};
 
 /// [`Conn`] over a `tokio_postgres::Client`.
-pub struct AsyncConn<'a>(pub &'a tokio_postgres::Client);
+///
+/// Once a bounded query has gone unanswered ([`DbError::silent`]), the
+/// session is mid-query for good: every later call fails at once with the
+/// same error instead of queueing behind it.
+pub struct AsyncConn<'a> {
+    client: &'a tokio_postgres::Client,
+    silent: Option<DbError>,
+}
+
+impl<'a> AsyncConn<'a> {
+    /// Wraps a client.
+    ///
+    /// ```no_run
+    /// # async fn f(client: &tokio_postgres::Client) {
+    /// let mut conn = kiln::tokio::AsyncConn::new(client);
+    /// # let _ = &mut conn; }
+    /// ```
+    pub fn new(client: &'a tokio_postgres::Client) -> Self {
+        AsyncConn { client, silent: None }
+    }
+
+}
+
+/// Runs `work`, giving up after `limit` and remembering it in `silent`.
+async fn bounded<T>(silent: &mut Option<DbError>, work: impl Future<Output = Result<T, DbError>>, limit: Option<Duration>) -> Result<T, DbError> {
+    if let Some(e) = silent {
+        return Err(e.clone());
+    }
+    let Some(limit) = limit else { return work.await };
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            let e = DbError::silent(limit);
+            *silent = Some(e.clone());
+            Err(e)
+        }
+    }
+}
 
 impl Conn for AsyncConn<'_> {
     fn batch(&mut self, sql: &str) -> impl Future<Output = Result<(), DbError>> + Send {
-        let client = self.0;
+        let client = self.client;
         let sql = sql.to_string();
-        async move { client.batch_execute(&sql).await.map_err(|e| from_pg(&e)) }
+        let silent = self.silent.clone();
+        async move {
+            match silent {
+                Some(e) => Err(e),
+                None => client.batch_execute(&sql).await.map_err(|e| from_pg(&e)),
+            }
+        }
     }
 
     fn query(&mut self, sql: &str) -> impl Future<Output = Result<Vec<Rows>, DbError>> + Send {
-        let client = self.0;
+        let client = self.client;
         let sql = sql.to_string();
-        async move { client.simple_query(&sql).await.map(collect_rows).map_err(|e| from_pg(&e)) }
+        let silent = self.silent.clone();
+        async move {
+            match silent {
+                Some(e) => Err(e),
+                None => client.simple_query(&sql).await.map(collect_rows).map_err(|e| from_pg(&e)),
+            }
+        }
     }
 
     fn sleep(&mut self, duration: Duration) -> impl Future<Output = ()> + Send {
         tokio::time::sleep(duration)
+    }
+
+    /// Gives up after `limit` (the runtime needs timers enabled).
+    fn batch_within(&mut self, sql: &str, limit: Option<Duration>) -> impl Future<Output = Result<(), DbError>> + Send {
+        let client = self.client;
+        let sql = sql.to_string();
+        let work = async move { client.batch_execute(&sql).await.map_err(|e| from_pg(&e)) };
+        bounded(&mut self.silent, work, limit)
+    }
+
+    /// Gives up after `limit` (the runtime needs timers enabled).
+    fn query_within(&mut self, sql: &str, limit: Option<Duration>) -> impl Future<Output = Result<Vec<Rows>, DbError>> + Send {
+        let client = self.client;
+        let sql = sql.to_string();
+        let work = async move { client.simple_query(&sql).await.map(collect_rows).map_err(|e| from_pg(&e)) };
+        bounded(&mut self.silent, work, limit)
     }
 }
 
 impl Migrator {
     /// Runs a command on an async client.
     pub async fn run_async(&self, client: &tokio_postgres::Client, command: &Command) -> Result<Outcome, Error> {
-        self.execute(&mut AsyncConn(client), command).await
+        self.execute(&mut AsyncConn::new(client), command).await
     }
 
     /// `upgrade <target>`.
@@ -54,6 +119,6 @@ impl Migrator {
 
     /// True when the database is at the graph's heads.
     pub async fn check_async(&self, client: &tokio_postgres::Client) -> Result<bool, Error> {
-        self.is_at_head(&mut AsyncConn(client)).await
+        self.is_at_head(&mut AsyncConn::new(client)).await
     }
 }

@@ -240,8 +240,8 @@ fn a_directory_given_at_run_time_goes_through_the_same_validation() {
 fn tls_connections_require_and_verify() {
     let tls = kiln::cluster::Cluster::start_with(kiln::cluster::Options { tls: true }).unwrap();
     let url = format!("{}?sslmode=require", tls.url("postgres"));
-    let mut c = kiln::cli::connect(&url).unwrap();
-    let ssl: bool = c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0);
+    let c = kiln::cli::connect(&url).unwrap();
+    let ssl: bool = c.block_on(c.client().query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])).unwrap().get(0);
     assert!(ssl);
     let out = kiln(&["--database-url", &url, "upgrade", "head"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -341,4 +341,110 @@ fn connections_fail_with_their_cause_and_a_silent_server_times_out() {
         assert!(stderr(&out).contains(want), "{}", stderr(&out));
     }
     assert!(crate::pg::tables(&mut client(&db)).is_empty(), "nothing ran");
+}
+
+#[test]
+fn a_wrong_password_keeps_postgresql_cause_and_never_shows_the_password() {
+    let c = cluster();
+    // This role alone authenticates by password (the rest of the harness is trust).
+    let hba = c.dir().join("data/pg_hba.conf");
+    let text = std::fs::read_to_string(&hba).unwrap();
+    if !text.contains("kiln_pw_role") {
+        std::fs::write(&hba, format!("host all kiln_pw_role 127.0.0.1/32 scram-sha-256\n{text}")).unwrap();
+    }
+    client(&c.url("postgres"))
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE kiln_pw_role LOGIN PASSWORD 'the-right-one'; EXCEPTION WHEN duplicate_object THEN NULL; END $$; \
+             SELECT pg_reload_conf();",
+        )
+        .unwrap();
+    let at = |password: &str| c.url("postgres").replace("postgres@", &format!("kiln_pw_role:{password}@"));
+    // The reload is asynchronous: wait until the server asks for the password.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let err = loop {
+        let out = kiln(&["--database-url", &at("wr0ng-s3cret"), "current"]);
+        if out.status.code() == Some(1) || std::time::Instant::now() > deadline {
+            break stderr(&out);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(err.contains("password authentication failed for user \"kiln_pw_role\" (SQLSTATE 28P01)"), "{err}");
+    assert!(!err.contains("wr0ng-s3cret") && err.contains("kiln_pw_role:***@"), "{err}");
+    let out = kiln(&["--database-url", &at("the-right-one"), "current"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_server_that_goes_silent_mid_run_ends_it_with_an_error_naming_the_wait() {
+    let url = fresh_db();
+    // Hold the migration lock, so the run polls for it through its session.
+    let mut holder = client(&url);
+    let key = kiln::Tables::default().lock_key();
+    holder.batch_execute(&format!("SELECT pg_advisory_lock({key})")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["--database-url", &url, "--reply-timeout", "2", "--lock-wait", "120", "upgrade", "head"])
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its server process, frozen as a stopped primary would be: the kernel
+    // still acknowledges what kiln sends, and nothing ever answers.
+    let mut pid = None;
+    for _ in 0..100 {
+        let rows = holder
+            .query("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'kiln %' AND pid <> pg_backend_pid() AND datname = current_database()", &[])
+            .unwrap();
+        if let Some(r) = rows.first() {
+            pid = Some(r.get::<_, i32>(0));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = pid.expect("the run's session appears in pg_stat_activity").to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let stopped = std::time::Instant::now();
+    let mut child = child;
+    // A hang fails the test instead of hanging it.
+    while child.try_wait().unwrap().is_none() && stopped.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let waited = stopped.elapsed();
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(waited < std::time::Duration::from_secs(15), "bounded by the reply timeout, not the lock wait: {waited:?}");
+    assert!(err.contains("did not answer within 2 s") && err.contains("advisory lock"), "{err}");
+    holder.batch_execute(&format!("SELECT pg_advisory_unlock({key})")).unwrap();
+    // Nothing was recorded: a later run applies everything.
+    assert!(versions(&mut holder).is_empty());
+    let out = kiln(&["--database-url", &url, "upgrade", "head"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn an_open_transaction_that_read_kilns_tables_does_not_block_a_run() {
+    let url = fresh_db();
+    assert!(kiln(&["--database-url", &url, "upgrade", "+1"]).status.success());
+    // A dashboard left idle in a transaction after reading the history.
+    let mut reader = client(&url);
+    reader.batch_execute("BEGIN; SELECT count(*) FROM kiln_history; SELECT count(*) FROM alembic_version;").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["--database-url", &url, "upgrade", "head"])
+        .env_remove("DATABASE_URL")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the run waited for the reader's transaction: {}", stderr(&out));
+    reader.batch_execute("COMMIT").unwrap();
+    assert_eq!(versions(&mut reader), ["f0e1d2c3b4a5"]);
 }

@@ -342,20 +342,22 @@ fn the_older_and_this_kiln_started_together_apply_each_revision_once() {
 }
 
 /// 50 processes started at once over real work (the revisions above): the
-/// batch's time against one process's, printed as a figure. Waiters leave
-/// as soon as the holder has reached head, so waiting costs little beyond
-/// process start; the state equals one run's.
+/// batch's time against one process's, printed as a figure, and against
+/// the floor of the same 50 starts without any waiting (one process does
+/// the work while 49 only connect and read the version). Waiters leave as
+/// soon as the holder has reached head; the state equals one run's.
 #[test]
 fn fifty_simultaneous_starts_over_real_work_cost_little_more_than_one() {
     let dir = migrations("reliability-fifty", true);
     let template = template(cluster(), &dir, 0xf1f7);
     // Without TLS set-up, which costs each process more CPU than waiting does (see cli.rs).
-    let alone = format!("{}?sslmode=disable", copy_of(cluster(), &template, &format!("kiln_fifty_one_{}", std::process::id())));
+    let db = |tag: &str| format!("{}?sslmode=disable", copy_of(cluster(), &template, &format!("kiln_fifty_{tag}_{}", std::process::id())));
+    let alone = db("one");
     let t = Instant::now();
     assert!(kiln(&dir, &alone, &["upgrade", "head"]).status().unwrap().success());
     let one = t.elapsed();
     let reference = snapshot(&alone);
-    let url = format!("{}?sslmode=disable", copy_of(cluster(), &template, &format!("kiln_fifty_{}", std::process::id())));
+    let url = db("batch");
     let t = Instant::now();
     let children: Vec<_> = (0..50).map(|_| kiln(&dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()).collect();
     for child in children {
@@ -363,11 +365,23 @@ fn fifty_simultaneous_starts_over_real_work_cost_little_more_than_one() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let batch = t.elapsed();
+    let floor_db = db("floor");
+    let t = Instant::now();
+    let worker = kiln(&dir, &floor_db, &["upgrade", "head"]).stdout(Stdio::null()).spawn().unwrap();
+    let readers: Vec<_> = (0..49).map(|_| kiln(&dir, &floor_db, &["current"]).stdout(Stdio::null()).spawn().unwrap()).collect();
+    for mut child in std::iter::once(worker).chain(readers) {
+        assert!(child.wait().unwrap().success());
+    }
+    let floor = t.elapsed();
     println!(
-        "50 simultaneous starts over real work: {:.0} ms, one process alone {:.0} ms: {:.2}x",
+        "50 simultaneous starts over real work: {:.0} ms, one process alone {:.0} ms: {:.2}x; \
+         one worker + 49 readers started together {:.0} ms: waiting costs {:.2}x",
         batch.as_secs_f64() * 1e3,
         one.as_secs_f64() * 1e3,
-        batch.as_secs_f64() / one.as_secs_f64()
+        batch.as_secs_f64() / one.as_secs_f64(),
+        floor.as_secs_f64() * 1e3,
+        batch.as_secs_f64() / floor.as_secs_f64()
     );
     assert_eq!(snapshot(&url), reference);
+    assert_eq!(snapshot(&floor_db), reference);
 }
