@@ -69,7 +69,12 @@ fn main() {
     for round in 0..rounds {
         let url = create_db(&cluster, &format!("bench_psql_{round}"));
         let t = Instant::now();
-        let ok = Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"]).arg(&script_path).status().unwrap().success();
+        let ok = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"])
+            .arg(&script_path)
+            .status()
+            .unwrap()
+            .success();
         assert!(ok);
         psql_best = psql_best.min(t.elapsed());
 

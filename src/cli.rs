@@ -117,9 +117,8 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value =
+            |name: &str| -> Result<String, String> { inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value")) };
         let millis = |v: String, name: &str| -> Result<Duration, String> {
             v.parse::<u64>().map(Duration::from_millis).map_err(|_| format!("{name} takes milliseconds, not `{v}`"))
         };
@@ -159,11 +158,16 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--abandon" => a.resolution = Some(Resolution::Abandon),
             "--connect-timeout" => {
                 let v = value("--connect-timeout")?;
-                a.connect_timeout = Some(Duration::from_secs(v.parse().map_err(|_| format!("--connect-timeout takes seconds, not `{v}`"))?));
+                a.connect_timeout =
+                    Some(Duration::from_secs(v.parse().map_err(|_| format!("--connect-timeout takes seconds, not `{v}`"))?));
             }
             "--reply-timeout" => {
                 let v = value("--reply-timeout")?;
-                let secs: u64 = v.parse().ok().filter(|s| *s > 0).ok_or_else(|| format!("--reply-timeout takes a number of seconds above 0, not `{v}`"))?;
+                let secs: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("--reply-timeout takes a number of seconds above 0, not `{v}`"))?;
                 a.config.reply_timeout = Some(Duration::from_secs(secs));
             }
             f if f.starts_with('-') && f.len() > 1 && !f[1..].starts_with(|c: char| c.is_ascii_digit()) => {
@@ -174,8 +178,20 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         }
     }
     const COMMANDS: [&str; 14] = [
-        "upgrade", "downgrade", "stamp", "current", "check", "history", "heads", "branches", "show",
-        "accept-checksum", "resolve-interrupted", "revision", "merge", "help",
+        "upgrade",
+        "downgrade",
+        "stamp",
+        "current",
+        "check",
+        "history",
+        "heads",
+        "branches",
+        "show",
+        "accept-checksum",
+        "resolve-interrupted",
+        "revision",
+        "merge",
+        "help",
     ];
     match a.command.as_deref() {
         Some("help") => return Err(String::new()),
@@ -346,7 +362,7 @@ impl Session {
     fn with_bound(&self, migrator: &Migrator) -> Migrator {
         let mut config = migrator.config().clone();
         config.reply_timeout = config.reply_timeout.or(Some(DEFAULT_REPLY_TIMEOUT));
-        Migrator::with_config(migrator.migrations().clone(), config)
+        Migrator::with_config(*migrator.migrations(), config)
     }
 }
 
@@ -373,7 +389,8 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<Session, Str
         };
         effective = add_param(&url_rest, "sslmode", libpq);
     }
-    let mut config: tokio_postgres::Config = effective.parse().map_err(|e| format!("bad database URL `{safe}`: {}", crate::conn::with_causes(&e)))?;
+    let mut config: tokio_postgres::Config =
+        effective.parse().map_err(|e| format!("bad database URL `{safe}`: {}", crate::conn::with_causes(&e)))?;
     let deadline = config.get_connect_timeout().copied().or(timeout).unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     config.connect_timeout(deadline);
     // A peer that vanishes (keepalives: about a minute) or stops
@@ -389,8 +406,11 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<Session, Str
         .keepalives_retries(3)
         .tcp_user_timeout(Duration::from_secs(60));
     if config.get_application_name().is_none() {
-        let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())).unwrap_or_else(|| "kiln".into());
-        config.application_name(&format!("kiln {exe}"));
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "kiln".into());
+        config.application_name(format!("kiln {exe}"));
     }
     let where_ = {
         let hosts: Vec<String> = config
@@ -420,7 +440,8 @@ pub fn connect_with(url: &str, timeout: Option<Duration>) -> Result<Session, Str
             Some(full) => {
                 if let Some(path) = &rootcert {
                     let pem = std::fs::read(path).map_err(|e| format!("cannot read sslrootcert `{path}`: {e}"))?;
-                    let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| format!("sslrootcert `{path}` is not a PEM certificate: {e}"))?;
+                    let cert = native_tls::Certificate::from_pem(&pem)
+                        .map_err(|e| format!("sslrootcert `{path}` is not a PEM certificate: {e}"))?;
                     builder.add_root_certificate(cert).disable_built_in_roots(true);
                 }
                 builder.danger_accept_invalid_hostnames(!full);
@@ -605,7 +626,10 @@ fn online(
                 println!("the database is at head ({})", heads.join(", "));
             } else {
                 let pending = migrator.graph().plan_upgrade(&heads, "heads").map(|p| p.steps.len()).unwrap_or(0);
-                println!("the database is not at head: {pending} revision(s) pending (current: {})", if heads.is_empty() { "base".into() } else { heads.join(", ") });
+                println!(
+                    "the database is not at head: {pending} revision(s) pending (current: {})",
+                    if heads.is_empty() { "base".into() } else { heads.join(", ") }
+                );
             }
             return Ok(if at_head { 0 } else { 3 });
         }
@@ -814,7 +838,7 @@ fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
         let id = g.id(r);
         let mut line = describe(migrator, id, true);
         if current.iter().any(|c| c == id) {
-            line = line.replacen(&format!("{id}"), &format!("{id} (current)"), 1);
+            line = line.replacen(&id.to_string(), &format!("{id} (current)"), 1);
         }
         println!("{line}");
         if args.verbose {
@@ -838,7 +862,7 @@ fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
         c.allow_multiple_heads = true;
         c.lint = false;
     })
-        .map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
+    .map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
     let g = &set.graph;
     let parents: Vec<String> = if command == "merge" {
         let wanted: Vec<String> = if args.positional.is_empty() || args.positional == ["heads"] {

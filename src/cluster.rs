@@ -26,7 +26,8 @@ pub struct Options {
 }
 
 fn find_bin() -> Result<PathBuf, String> {
-    let on_path = std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file()));
+    let on_path =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file()));
     if let Some(d) = on_path {
         return Ok(d);
     }
@@ -75,7 +76,20 @@ impl Cluster {
         if options.tls {
             let (crt, key) = (data.join("server.crt"), data.join("server.key"));
             run(Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout"])
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=localhost",
+                    "-addext",
+                    "subjectAltName=DNS:localhost",
+                    "-keyout",
+                ])
                 .arg(&key)
                 .arg("-out")
                 .arg(&crt))?;
@@ -86,10 +100,11 @@ impl Cluster {
             settings.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
         }
         let log = cluster.dir.join("log");
-        cluster.pg("pg_ctl", |c| {
-            c.arg("-D").arg(&data).arg("-l").arg(&log).args(["-w", "-t", "60", "-o"]).arg(&settings).arg("start");
-        })
-        .map_err(|e| format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))?;
+        cluster
+            .pg("pg_ctl", |c| {
+                c.arg("-D").arg(&data).arg("-l").arg(&log).args(["-w", "-t", "60", "-o"]).arg(&settings).arg("start");
+            })
+            .map_err(|e| format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))?;
         cluster.watchdog();
         Ok(cluster)
     }

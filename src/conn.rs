@@ -132,10 +132,10 @@ pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-#[cfg(feature = "tokio-postgres")]
-use tokio_postgres as pg;
 #[cfg(all(feature = "postgres", not(feature = "tokio-postgres")))]
 use postgres as pg;
+#[cfg(feature = "tokio-postgres")]
+use tokio_postgres as pg;
 
 /// Collects simple-query messages into per-statement row sets.
 #[cfg(any(feature = "postgres", feature = "tokio-postgres"))]

@@ -26,9 +26,18 @@
 //! [`Migrations`] then gives the revisions, their SQL and the revision
 //! graph; planning (`upgrade head`, `downgrade -1`, ...) follows Alembic.
 #![deny(missing_docs)]
+// kiln's errors carry PostgreSQL's whole cause and the statement that
+// failed, by value so callers can match on them; they are returned once
+// per run, so their size costs nothing that matters.
+#![allow(clippy::result_large_err)]
 
 extern crate self as kiln;
 
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cluster;
 pub mod conn;
 pub mod migrator;
 pub mod offline;
@@ -38,11 +47,6 @@ pub mod sync;
 pub mod tables;
 #[cfg(feature = "tokio-postgres")]
 pub mod tokio;
-#[cfg(feature = "cli")]
-pub mod cli;
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod cluster;
 
 pub use conn::{Conn, DbError};
 pub use kiln_core::embedded::{Migrations, Revision};

@@ -761,7 +761,10 @@ impl Migrator {
             (_, true) => self.read_existing(conn).await,
             // Alembic's table without kiln's: a database Alembic managed.
             (true, false) => {
-                let sets = conn.query_within(&t.select_versions_sql(), self.config.reply_timeout).await.map_err(db("reading the version table"))?;
+                let sets = conn
+                    .query_within(&t.select_versions_sql(), self.config.reply_timeout)
+                    .await
+                    .map_err(db("reading the version table"))?;
                 Ok(State { heads: first_column(sets.into_iter().next().unwrap_or_default()), history: None })
             }
             (false, false) => Ok(State::default()),
@@ -787,7 +790,14 @@ impl Migrator {
                 let statements_done = done.as_deref().and_then(|d| d.parse().ok());
                 map.insert(
                     rev.clone(),
-                    Latest { direction: direction.clone(), status, checksum: checksum.clone(), applied_at: at.clone(), id: id.clone(), statements_done },
+                    Latest {
+                        direction: direction.clone(),
+                        status,
+                        checksum: checksum.clone(),
+                        applied_at: at.clone(),
+                        id: id.clone(),
+                        statements_done,
+                    },
                 );
             }
         }
@@ -836,7 +846,8 @@ impl Migrator {
                 let Some(quick) = &quick else { break };
                 // Taken and let go in one statement: nothing is left held,
                 // whatever happens next.
-                let free = format!("SELECT CASE WHEN pg_try_advisory_lock_shared({key}) THEN pg_advisory_unlock_shared({key}) ELSE false END;");
+                let free =
+                    format!("SELECT CASE WHEN pg_try_advisory_lock_shared({key}) THEN pg_advisory_unlock_shared({key}) ELSE false END;");
                 let sets = conn.query_within(&free, bound).await.map_err(lock_db)?;
                 if first_value(&sets).as_deref() != Some("t") {
                     continue;
@@ -882,7 +893,9 @@ impl Migrator {
             session.push_str(&format!("SET statement_timeout = {};", d.as_millis()));
         }
         if !session.is_empty() {
-            conn.batch_within(&session, self.config.reply_timeout).await.map_err(|source| Error::Database { context: "setting timeouts", source })?;
+            conn.batch_within(&session, self.config.reply_timeout)
+                .await
+                .map_err(|source| Error::Database { context: "setting timeouts", source })?;
         }
         let mut result = self.run_command(conn, command).await;
         // Keep the state row true to the history, whatever happened.
@@ -961,7 +974,9 @@ impl Migrator {
             }
             // The build refuses these; a set loaded with the lint pass off is checked here.
             if rev.transactional {
-                if let Some((text, s)) = rev.statements(step.direction == Direction::Up).find(|(_, s)| s.kind == StatementKind::TransactionControl) {
+                if let Some((text, s)) =
+                    rev.statements(step.direction == Direction::Up).find(|(_, s)| s.kind == StatementKind::TransactionControl)
+                {
                     return Err(Error::TransactionControl {
                         revision: rev.id.into(),
                         location: self.location(step.revision, s.start),
@@ -977,7 +992,15 @@ impl Migrator {
                 let Some(rev) = self.graph().index_of(id) else { continue };
                 let resumed = plan.steps.iter().any(|s| s.revision == rev && s.direction.as_str() == latest.direction);
                 if !resumed {
-                    return Err(self.interrupted(rev, latest, format!("this {} does not continue its {}", if plan.steps.first().is_some_and(|s| s.direction == Direction::Down) { "downgrade" } else { "command" }, latest.direction)));
+                    return Err(self.interrupted(
+                        rev,
+                        latest,
+                        format!(
+                            "this {} does not continue its {}",
+                            if plan.steps.first().is_some_and(|s| s.direction == Direction::Down) { "downgrade" } else { "command" },
+                            latest.direction
+                        ),
+                    ));
                 }
             }
         }
@@ -997,7 +1020,9 @@ impl Migrator {
                 self.apply_transactional(conn, step.revision, step.direction, &step.version_ops, !whole, &guard).await
             } else {
                 let resume = self.in_progress(state, rev.id);
-                self.apply_outside_transaction(conn, step.revision, step.direction, &step.version_ops, resume).await.map(|note| changes.extend(note))
+                self.apply_outside_transaction(conn, step.revision, step.direction, &step.version_ops, resume)
+                    .await
+                    .map(|note| changes.extend(note))
             };
             if let Err(mut e) = result {
                 if whole {
@@ -1251,7 +1276,14 @@ impl Migrator {
     /// Decides what to do with the statement a part-way run stopped at. A
     /// statement still running in another session (a killed client does not
     /// stop a `CREATE INDEX CONCURRENTLY` on the server) is waited for first.
-    async fn settle<C: Conn>(&self, conn: &mut C, rev: RevIdx, latest: &Latest, statements: &[(&str, &Statement)], index: usize) -> Result<Settled, Error> {
+    async fn settle<C: Conn>(
+        &self,
+        conn: &mut C,
+        rev: RevIdx,
+        latest: &Latest,
+        statements: &[(&str, &Statement)],
+        index: usize,
+    ) -> Result<Settled, Error> {
         let Some(&(text, s)) = statements.get(index) else { return Ok(Settled::Run) };
         if s.kind.shares_transaction() {
             // It was sent with its progress record: it did not take effect.
@@ -1264,7 +1296,10 @@ impl Migrator {
         );
         let waited = Instant::now();
         loop {
-            let rows = conn.query_within(&running, self.config.reply_timeout).await.map_err(db("looking for the interrupted statement in pg_stat_activity"))?;
+            let rows = conn
+                .query_within(&running, self.config.reply_timeout)
+                .await
+                .map_err(db("looking for the interrupted statement in pg_stat_activity"))?;
             let pids: Vec<String> = rows.into_iter().flatten().filter_map(|r| r.into_iter().next().flatten()).collect();
             if pids.is_empty() {
                 break;
@@ -1291,18 +1326,24 @@ impl Migrator {
                     quote_literal(table),
                     quote_literal(index)
                 );
-                let rows = conn.query_within(&sql, self.config.reply_timeout).await.map_err(db("checking the interrupted index in pg_index"))?;
+                let rows =
+                    conn.query_within(&sql, self.config.reply_timeout).await.map_err(db("checking the interrupted index in pg_index"))?;
                 match rows.into_iter().flatten().next().as_deref() {
                     Some([Some(valid), _]) if valid == "true" => Ok(Settled::Done(format!("index `{index}` exists and is valid"))),
                     Some([Some(_), Some(qualified)]) => {
-                        conn.batch(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified};")).await.map_err(db("dropping the INVALID index left by the interrupted statement"))?;
+                        conn.batch(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified};"))
+                            .await
+                            .map_err(db("dropping the INVALID index left by the interrupted statement"))?;
                         Ok(Settled::RunAfter(format!("dropped the INVALID index `{index}` it left, to build it again")))
                     }
                     _ => Ok(Settled::Run),
                 }
             }
             StatementKind::DropIndexConcurrently { index } => {
-                let rows = conn.query_within(&format!("SELECT (to_regclass({}) IS NULL)::text;", quote_literal(index)), self.config.reply_timeout).await.map_err(db("checking the interrupted index"))?;
+                let rows = conn
+                    .query_within(&format!("SELECT (to_regclass({}) IS NULL)::text;", quote_literal(index)), self.config.reply_timeout)
+                    .await
+                    .map_err(db("checking the interrupted index"))?;
                 let gone = rows.into_iter().flatten().next().and_then(|r| r.into_iter().next().flatten()).as_deref() == Some("true");
                 Ok(if gone { Settled::Done(format!("index {index} is gone")) } else { Settled::Run })
             }
@@ -1431,7 +1472,9 @@ impl Migrator {
             sql.push_str(&t.history_insert_sql(&self.history_row(rev, "accept", Status::Done, Measured::Unknown)));
         }
         sql.push_str("COMMIT;");
-        conn.batch_within(&sql, self.config.reply_timeout).await.map_err(|source| Error::Database { context: "accepting checksums", source })?;
+        conn.batch_within(&sql, self.config.reply_timeout)
+            .await
+            .map_err(|source| Error::Database { context: "accepting checksums", source })?;
         Ok(Outcome {
             before: state.heads.clone(),
             after: state.heads.clone(),

@@ -221,12 +221,9 @@ impl Tables {
             let _ = match op {
                 VersionOp::Insert(id) => writeln!(out, "INSERT INTO {v} (version_num) VALUES ({});", quote_literal(id)),
                 VersionOp::Delete(id) => writeln!(out, "DELETE FROM {v} WHERE version_num = {};", quote_literal(id)),
-                VersionOp::Update(from, to) => writeln!(
-                    out,
-                    "UPDATE {v} SET version_num = {} WHERE version_num = {};",
-                    quote_literal(to),
-                    quote_literal(from)
-                ),
+                VersionOp::Update(from, to) => {
+                    writeln!(out, "UPDATE {v} SET version_num = {} WHERE version_num = {};", quote_literal(to), quote_literal(from))
+                }
             };
         }
         out
@@ -263,16 +260,17 @@ impl Tables {
     pub fn history_status_sql(&self, id: &str, status: Status, done: Option<usize>, checksum: Option<&str>) -> String {
         let progress = done.map_or(String::new(), |d| format!(", statements_done = {d}"));
         let checksum = checksum.map_or(String::new(), |c| format!(", checksum = {}", quote_literal(c)));
-        format!("UPDATE {} SET status = {}{progress}{checksum} WHERE id = {};\n", self.history(), quote_literal(status.as_str()), quote_literal(id))
+        format!(
+            "UPDATE {} SET status = {}{progress}{checksum} WHERE id = {};\n",
+            self.history(),
+            quote_literal(status.as_str()),
+            quote_literal(id)
+        )
     }
 
     /// Marks a `started` row as `done`.
     pub fn history_done_sql(&self, id: &str, duration_ms: u128) -> String {
-        format!(
-            "UPDATE {} SET status = 'done', duration_ms = {duration_ms} WHERE id = {};\n",
-            self.history(),
-            quote_literal(id)
-        )
+        format!("UPDATE {} SET status = 'done', duration_ms = {duration_ms} WHERE id = {};\n", self.history(), quote_literal(id))
     }
 
     /// Writes the state row.

@@ -36,11 +36,14 @@ impl<'a> AsyncConn<'a> {
     pub fn new(client: &'a tokio_postgres::Client) -> Self {
         AsyncConn { client, silent: None }
     }
-
 }
 
 /// Runs `work`, giving up after `limit` and remembering it in `silent`.
-async fn bounded<T>(silent: &mut Option<DbError>, work: impl Future<Output = Result<T, DbError>>, limit: Option<Duration>) -> Result<T, DbError> {
+async fn bounded<T>(
+    silent: &mut Option<DbError>,
+    work: impl Future<Output = Result<T, DbError>>,
+    limit: Option<Duration>,
+) -> Result<T, DbError> {
     if let Some(e) = silent {
         return Err(e.clone());
     }

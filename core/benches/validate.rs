@@ -22,8 +22,8 @@ pub fn generate_dir(dir: &Path, n: usize) {
         let p = i % 50;
         let revises = match (i, p) {
             (0, _) => String::new(),
-            (_, 11) => id(i - 2),                          // side branch from the same parent as i-1
-            (_, 12) => id(i - 2),                          // main line continues from i-2
+            (_, 11) => id(i - 2),                               // side branch from the same parent as i-1
+            (_, 12) => id(i - 2),                               // main line continues from i-2
             (_, 13) => format!("{}, {}", id(i - 1), id(i - 2)), // merge
             _ => id(i - 1),
         };
@@ -123,11 +123,7 @@ fn main() {
 fn lint_share(dir: &Path) {
     let set = kiln_core::load_dir(dir, "migrations").unwrap();
     assert!(set.report.diagnostics.is_empty(), "the generated revisions must be lint-clean");
-    let sql: usize = set
-        .revisions
-        .iter()
-        .map(|r| r.parsed.upgrade.len() + r.parsed.downgrade.as_ref().map_or(0, |d| d.len()))
-        .sum();
+    let sql: usize = set.revisions.iter().map(|r| r.parsed.upgrade.len() + r.parsed.downgrade.as_ref().map_or(0, |d| d.len())).sum();
     let alone = best_of(5, || assert!(kiln_core::lint::check(&set).diagnostics.is_empty()));
     let run = |lint: bool| {
         best_of(5, || {
@@ -169,7 +165,13 @@ fn corpus_throughput() {
             std::hint::black_box(kiln_core::lint::sql::parse(t));
         }
     });
-    println!("  parse + lower the real corpus ({} files, {} KiB): {:.1} ms, {:.1} MB/s on one thread", texts.len(), bytes / 1024, t.as_secs_f64() * 1e3, bytes as f64 / 1e6 / t.as_secs_f64());
+    println!(
+        "  parse + lower the real corpus ({} files, {} KiB): {:.1} ms, {:.1} MB/s on one thread",
+        texts.len(),
+        bytes / 1024,
+        t.as_secs_f64() * 1e3,
+        bytes as f64 / 1e6 / t.as_secs_f64()
+    );
 }
 
 /// Builds a scratch crate embedding 10 revisions (to compile dependencies),

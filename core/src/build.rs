@@ -4,10 +4,8 @@
 //! and call [`migrations`] from `build.rs`:
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     kiln_core::build::migrations("migrations");
-//! }
+//! // build.rs, whose `fn main` is this one line:
+//! kiln_core::build::migrations("migrations");
 //! ```
 //!
 //! then embed the result where the binary needs it:
@@ -23,8 +21,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::codegen;
-use crate::diagnostic::Severity;
 use crate::config::Config;
+use crate::diagnostic::Severity;
 use crate::validate::{load_dir_deferred, RevisionSet};
 
 /// The file written to `OUT_DIR`, which `kiln::include_migrations!()` includes.

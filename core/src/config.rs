@@ -123,9 +123,14 @@ impl Config {
                 };
                 match parse_string(value).ok().and_then(|v| Level::parse(&v)) {
                     Some(level) if level != Level::Error && !rule.can_be_allowed() => errors.push(
-                        Diagnostic::error("config", format!("`{key}` cannot be lowered: such a revision would lose or double work, or fail when it runs"))
-                            .at(file, value_span)
-                            .with_help("remove the line, and fix the revisions it reports (usually with `-- Transactional: false` in the header)"),
+                        Diagnostic::error(
+                            "config",
+                            format!("`{key}` cannot be lowered: such a revision would lose or double work, or fail when it runs"),
+                        )
+                        .at(file, value_span)
+                        .with_help(
+                            "remove the line, and fix the revisions it reports (usually with `-- Transactional: false` in the header)",
+                        ),
                     ),
                     Some(level) => config.lints.push((rule.name, level)),
                     None => errors.push(
@@ -138,9 +143,7 @@ impl Config {
             let result = match key {
                 "allow_multiple_heads" => parse_bool(value).map(|b| config.allow_multiple_heads = b),
                 "allow_multiple_bases" => parse_bool(value).map(|b| config.allow_multiple_bases = b),
-                "revision_id_pattern" => parse_string(value)
-                    .and_then(|s| IdPattern::new(&s))
-                    .map(|p| config.revision_id_pattern = Some(p)),
+                "revision_id_pattern" => parse_string(value).and_then(|s| IdPattern::new(&s)).map(|p| config.revision_id_pattern = Some(p)),
                 _ => {
                     errors.push(
                         Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml"))
@@ -249,7 +252,8 @@ impl IdPattern {
                 Some('{') => {
                     let close = chars[i..].iter().position(|&c| c == '}').ok_or_else(|| format!("unclosed `{{` in pattern `{source}`"))?;
                     let body: String = chars[i + 1..i + close].iter().collect();
-                    let parse = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("bad repetition `{{{body}}}` in pattern `{source}`"));
+                    let parse =
+                        |s: &str| s.trim().parse::<usize>().map_err(|_| format!("bad repetition `{{{body}}}` in pattern `{source}`"));
                     let r = match body.split_once(',') {
                         Some((a, b)) => (parse(a)?, parse(b)?),
                         None => (parse(&body)?, parse(&body)?),
@@ -311,7 +315,9 @@ mod tests {
         let e = Config::parse("[lints]\ntable-names = \"warn\"\nindex-name = \"deny\"\n[other]\n", 0).unwrap_err();
         let messages: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(messages.len(), 3, "{messages:?}");
-        assert!(messages[0].contains("unknown lint rule `table-names`") && messages[1].contains("bad level") && messages[2].contains("[other]"));
+        assert!(
+            messages[0].contains("unknown lint rule `table-names`") && messages[1].contains("bad level") && messages[2].contains("[other]")
+        );
     }
 
     #[test]

@@ -77,15 +77,7 @@ impl Diagnostic {
     }
 
     fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity,
-            code,
-            message: message.into(),
-            location: None,
-            labels: Vec::new(),
-            notes: Vec::new(),
-            help: None,
-        }
+        Diagnostic { severity, code, message: message.into(), location: None, labels: Vec::new(), notes: Vec::new(), help: None }
     }
 
     /// Sets the primary location.
@@ -272,11 +264,7 @@ impl Report {
         }
         let errors = self.error_count();
         if errors > 0 {
-            let _ = writeln!(
-                out,
-                "error: kiln found {errors} error{} in the migrations directory",
-                if errors == 1 { "" } else { "s" }
-            );
+            let _ = writeln!(out, "error: kiln found {errors} error{} in the migrations directory", if errors == 1 { "" } else { "s" });
         }
         out
     }

@@ -153,44 +153,33 @@ impl fmt::Display for PlanError {
                 "`{argument}` is ambiguous: there are several heads ({}); name one of them, use `<label>@head`, or `heads` for all",
                 heads.join(", ")
             ),
-            PlanError::UnknownRevision { identifier } if identifier.len() < 4 => write!(
-                f,
-                "no revision or branch `{identifier}`; a partial revision id needs at least four characters"
-            ),
+            PlanError::UnknownRevision { identifier } if identifier.len() < 4 => {
+                write!(f, "no revision or branch `{identifier}`; a partial revision id needs at least four characters")
+            }
             PlanError::UnknownRevision { identifier } => write!(f, "no revision or branch `{identifier}`"),
-            PlanError::AmbiguousPrefix { prefix, candidates } => write!(
-                f,
-                "several revisions start with `{prefix}`: {}; give more characters",
-                candidates.join(", ")
-            ),
+            PlanError::AmbiguousPrefix { prefix, candidates } => {
+                write!(f, "several revisions start with `{prefix}`: {}; give more characters", candidates.join(", "))
+            }
             PlanError::UnknownBranch { label } => write!(f, "no branch `{label}`"),
             PlanError::NotOnBranch { revision, branch } => {
                 write!(f, "revision `{revision}` is not on branch `{branch}`")
             }
-            PlanError::RelativeOutOfRange { relative } => write!(
-                f,
-                "relative revision {relative} does not produce {} migrations",
-                relative.trim_start_matches(['+', '-'])
-            ),
+            PlanError::RelativeOutOfRange { relative } => {
+                write!(f, "relative revision {relative} does not produce {} migrations", relative.trim_start_matches(['+', '-']))
+            }
             PlanError::WalkedTooFar => write!(f, "the relative walk goes past the end of the revision graph"),
-            PlanError::AmbiguousWalk => write!(
-                f,
-                "the relative walk meets a branch point or a merge; name the revision instead"
-            ),
-            PlanError::AmbiguousUpgrade => write!(
-                f,
-                "relative upgrade from several current heads is ambiguous; use `<label>@+N` or name the revision"
-            ),
+            PlanError::AmbiguousWalk => write!(f, "the relative walk meets a branch point or a merge; name the revision instead"),
+            PlanError::AmbiguousUpgrade => {
+                write!(f, "relative upgrade from several current heads is ambiguous; use `<label>@+N` or name the revision")
+            }
             PlanError::NotAncestor { destination, upgrade } => write!(
                 f,
                 "`{destination}` is not a valid {} target from the current head(s)",
                 if *upgrade { "upgrade" } else { "downgrade" }
             ),
-            PlanError::Overlap { revision, others } => write!(
-                f,
-                "requested revision `{revision}` overlaps with other requested revisions {}",
-                others.join(", ")
-            ),
+            PlanError::Overlap { revision, others } => {
+                write!(f, "requested revision `{revision}` overlaps with other requested revisions {}", others.join(", "))
+            }
             PlanError::NotValidDowngradeTarget => {
                 write!(f, "not a valid downgrade target from the current heads")
             }
@@ -362,11 +351,7 @@ impl Graph {
         for n in 0..nodes.len() {
             for label in nodes[n].own_labels.clone() {
                 if let Some(&existing) = keys.get(&label) {
-                    errors.push(GraphError::DuplicateLabel {
-                        label,
-                        revision: origin[n],
-                        existing: origin[existing],
-                    });
+                    errors.push(GraphError::DuplicateLabel { label, revision: origin[n], existing: origin[existing] });
                 } else {
                     keys.insert(label.clone(), n);
                     label_keys.push(label);
@@ -379,11 +364,7 @@ impl Graph {
                 match keys.get(dep) {
                     Some(&d) if d != n => dedup_push(&mut nodes[n].deps, d),
                     Some(_) => {}
-                    None => errors.push(GraphError::MissingRevision {
-                        revision: origin[n],
-                        missing: dep.clone(),
-                        dependency: true,
-                    }),
+                    None => errors.push(GraphError::MissingRevision { revision: origin[n], missing: dep.clone(), dependency: true }),
                 }
             }
             for down in &spec.down_revisions {
@@ -391,11 +372,7 @@ impl Graph {
                 match keys.get(down).filter(|&&d| nodes[d].id == *down) {
                     Some(&d) if d != n => dedup_push(&mut nodes[n].down, d),
                     Some(_) => {}
-                    None => errors.push(GraphError::MissingRevision {
-                        revision: origin[n],
-                        missing: down.clone(),
-                        dependency: false,
-                    }),
+                    None => errors.push(GraphError::MissingRevision { revision: origin[n], missing: down.clone(), dependency: false }),
                 }
             }
         }
@@ -599,8 +576,7 @@ impl Graph {
                 out.push(rev);
             }
             if check {
-                let mut overlaps: Vec<RevIdx> =
-                    per_target.into_iter().filter(|r| *r != target && targets.contains(r)).collect();
+                let mut overlaps: Vec<RevIdx> = per_target.into_iter().filter(|r| *r != target && targets.contains(r)).collect();
                 overlaps.sort_unstable();
                 overlaps.dedup();
                 if !overlaps.is_empty() {
@@ -643,12 +619,7 @@ impl Graph {
     }
 
     /// Alembic's `filter_for_lineage`: the targets that share lineage with `check_against`.
-    fn filter_for_lineage(
-        &self,
-        targets: &[RevIdx],
-        check_against: &str,
-        include_dependencies: bool,
-    ) -> Result<Vec<RevIdx>, PlanError> {
+    fn filter_for_lineage(&self, targets: &[RevIdx], check_against: &str, include_dependencies: bool) -> Result<Vec<RevIdx>, PlanError> {
         let (ids, branch) = self.resolve_number(Some(check_against))?;
         let mut shares = Vec::new();
         for ident in branch.iter().chain(ids.iter()) {
@@ -744,10 +715,7 @@ impl Graph {
                 if let Some(b) = &branch {
                     heads.retain(|&h| self.nodes[h].labels.contains(b));
                 }
-                return heads
-                    .into_iter()
-                    .map(|h| Ok(self.walk(Slot::Rev(h), steps, None, true)?.unwrap_or(Slot::Nothing)))
-                    .collect();
+                return heads.into_iter().map(|h| Ok(self.walk(Slot::Rev(h), steps, None, true)?.unwrap_or(Slot::Nothing))).collect();
             }
         }
         ids.iter().map(|id| self.revision_for_ident(id, branch.as_deref()).map(Slot::Rev)).collect()
@@ -886,9 +854,7 @@ impl Graph {
             let start = self.slot_with_branch(&symbol, branch.as_deref())?;
             return match self.walk(start, relative, None, assert_relative_length)? {
                 Some(s) => Ok((branch, s)),
-                None if relative_to_current => {
-                    Err(PlanError::RelativeOutOfRange { relative: rel.relative.to_string() })
-                }
+                None if relative_to_current => Err(PlanError::RelativeOutOfRange { relative: rel.relative.to_string() }),
                 None => Err(PlanError::WalkedTooFar),
             };
         }
@@ -918,20 +884,11 @@ impl Graph {
         all.sort_unstable();
         all.dedup();
         let in_set = self.mark(&all);
-        Ok(all
-            .iter()
-            .copied()
-            .filter(|&r| !self.descendants(&[r], false).into_iter().any(|d| d != r && in_set[d]))
-            .collect())
+        Ok(all.iter().copied().filter(|&r| !self.descendants(&[r], false).into_iter().any(|d| d != r && in_set[d])).collect())
     }
 
     /// Alembic's `_parse_upgrade_target`: the revisions an upgrade target names.
-    fn parse_upgrade_target(
-        &self,
-        current: &Lower<'_>,
-        target: &str,
-        assert_relative_length: bool,
-    ) -> Result<Vec<Slot>, PlanError> {
+    fn parse_upgrade_target(&self, current: &Lower<'_>, target: &str, assert_relative_length: bool) -> Result<Vec<Slot>, PlanError> {
         let Some(rel) = match_relative(target) else {
             return self.slots(Some(target));
         };
@@ -955,8 +912,7 @@ impl Graph {
                 current_ids.iter().map(|id| self.slot(Some(id))).collect::<Result<_, _>>()?
             };
             if let Some(b) = branch {
-                let current_revs =
-                    if current_ids.is_empty() { Vec::new() } else { self.revs_of(&self.slots_of_all(&current_ids)?) };
+                let current_revs = if current_ids.is_empty() { Vec::new() } else { self.revs_of(&self.slots_of_all(&current_ids)?) };
                 let on_branch = self.filter_for_lineage(&current_revs, b, false)?;
                 starts = on_branch.into_iter().map(Slot::Rev).collect();
                 if starts.is_empty() {
@@ -1053,7 +1009,7 @@ impl Graph {
                 }
             }
         }
-        if current_slots.iter().any(|s| *s == Slot::Base) {
+        if current_slots.contains(&Slot::Base) {
             return Err(PlanError::NotAncestor { destination: upper.to_string(), upgrade: true });
         }
         let current = self.revs_of(&current_slots);
@@ -1152,8 +1108,7 @@ impl Graph {
                 remaining -= 1;
             }
             let node = &self.nodes[candidate];
-            let to_add: Vec<RevIdx> =
-                node.norm_down.iter().copied().filter(|&r| todo[r] && !current.contains(&r)).collect();
+            let to_add: Vec<RevIdx> = node.norm_down.iter().copied().filter(|&r| todo[r] && !current.contains(&r)).collect();
             if to_add.is_empty() {
                 current.remove(idx);
                 ancestors.remove(idx);
@@ -1246,8 +1201,7 @@ impl Graph {
             let covered = self.mark(&self.ancestors(&others, true));
             // Alembic takes every uncovered parent; kiln only those with a row,
             // where Alembic would fail on a missing row.
-            let from: Vec<RevIdx> =
-                node.norm_down.iter().copied().filter(|&d| !covered[d] && table.has(self.id(d))).collect();
+            let from: Vec<RevIdx> = node.norm_down.iter().copied().filter(|&d| !covered[d] && table.has(self.id(d))).collect();
             let Some((&last, rest)) = from.split_last() else {
                 return Err(PlanError::VersionTable { message: format!("cannot merge into `{id}`: no parent row to update") });
             };
@@ -1441,11 +1395,7 @@ mod tests {
     use super::*;
 
     fn spec(id: &str, down: &[&str]) -> NodeSpec {
-        NodeSpec {
-            id: id.into(),
-            down_revisions: down.iter().map(|s| s.to_string()).collect(),
-            ..NodeSpec::default()
-        }
+        NodeSpec { id: id.into(), down_revisions: down.iter().map(|s| s.to_string()).collect(), ..NodeSpec::default() }
     }
 
     fn ids(g: &Graph, revs: &[RevIdx]) -> Vec<String> {

@@ -85,11 +85,8 @@ pub fn is_valid_slug(slug: &str) -> bool {
 
 /// Turns a message into a file-name slug as Alembic does: lowercase words joined by `_`.
 pub fn slugify(message: &str) -> String {
-    let words: Vec<String> = message
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_ascii_lowercase())
-        .collect();
+    let words: Vec<String> =
+        message.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_ascii_lowercase()).collect();
     let mut slug = String::new();
     for w in words {
         if slug.len() + w.len() + 1 > 40 {
@@ -194,9 +191,9 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
     let mut errors: Vec<Diagnostic> = Vec::new();
     let lines = lines(text);
     let Some(first) = lines.first() else {
-        return Err(vec![Diagnostic::error("text-before-header", "revision file is empty")
-            .at(file, 0..0)
-            .with_help("start the file with the header: a `-- <message>` line, then `-- Revision ID: ...`, `-- Revises: ...`, `-- Create Date: ...`")]);
+        return Err(vec![Diagnostic::error("text-before-header", "revision file is empty").at(file, 0..0).with_help(
+            "start the file with the header: a `-- <message>` line, then `-- Revision ID: ...`, `-- Revises: ...`, `-- Create Date: ...`",
+        )]);
     };
     if comment_body(first.text).is_none() || marker(first.text).is_some() {
         return Err(vec![Diagnostic::error("text-before-header", "revision file must start with its header comment")
@@ -207,8 +204,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
     // The header: `--` lines up to the first other line or section marker.
     let header_end = lines.iter().position(|l| comment_body(l.text).is_none() || marker(l.text).is_some()).unwrap_or(lines.len());
     let message_body = comment_body(first.text).unwrap_or("").trim();
-    let message_is_key =
-        message_body.split_once(':').is_some_and(|(k, _)| HEADER_KEYS.contains(&k.trim()));
+    let message_is_key = message_body.split_once(':').is_some_and(|(k, _)| HEADER_KEYS.contains(&k.trim()));
     if message_body.is_empty() || message_is_key {
         errors.push(
             Diagnostic::error("malformed-header", "the header must start with a one-line message")
@@ -404,7 +400,9 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
             errors.push(
                 Diagnostic::error("missing-downgrade", "revision has no `-- kiln:downgrade` section")
                     .at(file, upgrade.as_ref().map_or(end_span.clone(), |u| u.0.clone()))
-                    .with_help("add `-- kiln:downgrade` with SQL that undoes the upgrade, or declare `-- Irreversible: true` in the header"),
+                    .with_help(
+                        "add `-- kiln:downgrade` with SQL that undoes the upgrade, or declare `-- Irreversible: true` in the header",
+                    ),
             );
             None
         }
@@ -453,9 +451,9 @@ fn bad_id(file: FileId, item: &Spanned<String>, what: &str) -> Diagnostic {
     } else {
         format!("{what} `{}` has characters other than letters, digits and `_`", item.value)
     };
-    Diagnostic::error("bad-revision-id", problem)
-        .at(file, item.span.clone())
-        .with_help("revision ids and branch labels match `[0-9A-Za-z_]{1,32}` (Alembic stores them in a VARCHAR(32)); separate several with commas")
+    Diagnostic::error("bad-revision-id", problem).at(file, item.span.clone()).with_help(
+        "revision ids and branch labels match `[0-9A-Za-z_]{1,32}` (Alembic stores them in a VARCHAR(32)); separate several with commas",
+    )
 }
 
 #[cfg(test)]

@@ -80,7 +80,10 @@ impl<S> StatementKind<S> {
     /// running it again is harmless: what an interrupted run without
     /// recorded progress can check statement by statement.
     pub fn checkable(&self) -> bool {
-        matches!(self, StatementKind::CreateIndexConcurrently { .. } | StatementKind::DropIndexConcurrently { .. } | StatementKind::Repeatable)
+        matches!(
+            self,
+            StatementKind::CreateIndexConcurrently { .. } | StatementKind::DropIndexConcurrently { .. } | StatementKind::Repeatable
+        )
     }
 
     /// The same kind with its names mapped (owned text to `&'static str`).
@@ -88,7 +91,9 @@ impl<S> StatementKind<S> {
         match self {
             StatementKind::Plain => StatementKind::Plain,
             StatementKind::TransactionControl => StatementKind::TransactionControl,
-            StatementKind::CreateIndexConcurrently { table, index } => StatementKind::CreateIndexConcurrently { table: f(table), index: f(index) },
+            StatementKind::CreateIndexConcurrently { table, index } => {
+                StatementKind::CreateIndexConcurrently { table: f(table), index: f(index) }
+            }
             StatementKind::DropIndexConcurrently { index } => StatementKind::DropIndexConcurrently { index: f(index) },
             StatementKind::Repeatable => StatementKind::Repeatable,
             StatementKind::Outside => StatementKind::Outside,
@@ -160,7 +165,10 @@ mod tests {
     #[test]
     fn begin_atomic_bodies_stay_whole() {
         let sql = "CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + b; SELECT 1; END;\nSELECT add(1, 2);";
-        assert_eq!(texts(sql), ["CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + b; SELECT 1; END", "SELECT add(1, 2)"]);
+        assert_eq!(
+            texts(sql),
+            ["CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + b; SELECT 1; END", "SELECT add(1, 2)"]
+        );
     }
 
     #[test]

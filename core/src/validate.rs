@@ -80,7 +80,12 @@ impl RevisionSet {
             Box::leak(x.to_string().into_boxed_str())
         }
         fn statements(xs: &[Statement<String>]) -> &'static [Statement] {
-            Box::leak(xs.iter().map(|x| Statement { start: x.start, end: x.end, kind: x.kind.clone().map(|n| s(&n)) }).collect::<Vec<_>>().into_boxed_slice())
+            Box::leak(
+                xs.iter()
+                    .map(|x| Statement { start: x.start, end: x.end, kind: x.kind.clone().map(|n| s(&n)) })
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
+            )
         }
         fn list(xs: Vec<&str>) -> &'static [&'static str] {
             Box::leak(xs.into_iter().map(s).collect::<Vec<_>>().into_boxed_slice())
@@ -123,7 +128,9 @@ impl LoadedRevision {
     /// empty: such a set can run transactional revisions only.
     pub fn embedded_statements(&self) -> SectionStatements {
         let shift = |list: &[Statement<String>]| {
-            list.iter().map(|s| Statement { start: s.start + self.bom_len, end: s.end + self.bom_len, kind: s.kind.clone() }).collect::<Vec<_>>()
+            list.iter()
+                .map(|s| Statement { start: s.start + self.bom_len, end: s.end + self.bom_len, kind: s.kind.clone() })
+                .collect::<Vec<_>>()
         };
         if let Some((up, down)) = &self.statements {
             return (shift(up), shift(down));
@@ -132,7 +139,10 @@ impl LoadedRevision {
         {
             let text = &self.source[self.bom_len..];
             let section = |r: &std::ops::Range<usize>| {
-                crate::sql::statements(&text[r.clone()]).into_iter().map(|s| Statement { start: s.start + r.start, end: s.end + r.start, kind: s.kind }).collect::<Vec<_>>()
+                crate::sql::statements(&text[r.clone()])
+                    .into_iter()
+                    .map(|s| Statement { start: s.start + r.start, end: s.end + r.start, kind: s.kind })
+                    .collect::<Vec<_>>()
             };
             let up = section(&self.parsed.upgrade);
             let down = self.parsed.downgrade.as_ref().map(section).unwrap_or_default();
@@ -336,9 +346,12 @@ fn check_with(
             if let Some(at) = text.find('\0') {
                 // PostgreSQL's protocol cannot carry it: the revision would fail when it runs.
                 report.diagnostics.push(
-                    Diagnostic::error("nul-byte", format!("`{}` contains a NUL byte, which PostgreSQL cannot receive in a query", display(&f.name)))
-                        .at(file, at..at + 1)
-                        .with_help("remove it: PostgreSQL text cannot hold NUL; for binary data write a bytea escape such as `'\\x00'::bytea`"),
+                    Diagnostic::error(
+                        "nul-byte",
+                        format!("`{}` contains a NUL byte, which PostgreSQL cannot receive in a query", display(&f.name)),
+                    )
+                    .at(file, at..at + 1)
+                    .with_help("remove it: PostgreSQL text cannot hold NUL; for binary data write a bytea escape such as `'\\x00'::bytea`"),
                 );
                 parse_failed = true;
                 unparsed_ids.push(stem.split('_').next().unwrap_or(stem).to_string());
@@ -367,15 +380,12 @@ fn check_with(
                         None => {
                             let file_id = stem.split('_').next().unwrap_or(stem);
                             report.diagnostics.push(
-                                Diagnostic::error(
-                                    "id-mismatch",
-                                    format!("file name says revision `{file_id}` but the header says `{id}`"),
-                                )
-                                .at(file, rev.id.span.clone())
-                                .with_help(format!(
-                                    "rename the file to `{id}_{}.sql`, or fix `Revision ID`",
-                                    crate::parse::slugify(&rev.message)
-                                )),
+                                Diagnostic::error("id-mismatch", format!("file name says revision `{file_id}` but the header says `{id}`"))
+                                    .at(file, rev.id.span.clone())
+                                    .with_help(format!(
+                                        "rename the file to `{id}_{}.sql`, or fix `Revision ID`",
+                                        crate::parse::slugify(&rev.message)
+                                    )),
                             );
                         }
                     }
@@ -566,9 +576,7 @@ fn check_graph(revs: &[LoadedRevision], config: &Config, unparsed: Option<&[Stri
 fn unnamed_by_label(graph: &Graph, revs: &[RevIdx]) -> Vec<RevIdx> {
     revs.iter()
         .copied()
-        .filter(|&r| {
-            !graph.branch_labels(r).any(|label| revs.iter().filter(|&&o| graph.branch_labels(o).any(|l| l == label)).count() == 1)
-        })
+        .filter(|&r| !graph.branch_labels(r).any(|label| revs.iter().filter(|&&o| graph.branch_labels(o).any(|l| l == label)).count() == 1))
         .collect()
 }
 
@@ -589,7 +597,11 @@ fn graph_diagnostic(revs: &[LoadedRevision], e: &GraphError) -> Diagnostic {
             let (code, key) = if *dependency { ("missing-dependency", "Depends On") } else { ("missing-parent", "Revises") };
             let mut d = Diagnostic::error(
                 code,
-                format!("revision `{}` {} `{missing}`, which does not exist", r.parsed.id.value, if *dependency { "depends on" } else { "revises" }),
+                format!(
+                    "revision `{}` {} `{missing}`, which does not exist",
+                    r.parsed.id.value,
+                    if *dependency { "depends on" } else { "revises" }
+                ),
             )
             .at(r.file, span);
             if let [one] = known.as_slice() {
@@ -603,9 +615,12 @@ fn graph_diagnostic(revs: &[LoadedRevision], e: &GraphError) -> Diagnostic {
             let r = &revs[*revision];
             let items = if *dependency { &r.parsed.depends_on } else { &r.parsed.revises };
             let span = items.iter().find(|s| s.value == r.parsed.id.value).map_or(r.parsed.id.span.clone(), |s| s.span.clone());
-            Diagnostic::error("cycle", format!("revision `{}` {} itself", r.parsed.id.value, if *dependency { "depends on" } else { "revises" }))
-                .at(r.file, span)
-                .with_help("a revision's parents are the revisions it follows; name another revision")
+            Diagnostic::error(
+                "cycle",
+                format!("revision `{}` {} itself", r.parsed.id.value, if *dependency { "depends on" } else { "revises" }),
+            )
+            .at(r.file, span)
+            .with_help("a revision's parents are the revisions it follows; name another revision")
         }
         GraphError::Cycle { revisions } => {
             let first = &revs[revisions[0]];
@@ -657,7 +672,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(report.diagnostics.len(), 1);
         let text = report.render();
-        assert!(text.contains("error[kiln::multiple-heads]: the revision graph has 2 heads: `bbbb` (bbbb_two.sql), `cccc` (cccc_three.sql)"), "{text}");
+        assert!(
+            text.contains("error[kiln::multiple-heads]: the revision graph has 2 heads: `bbbb` (bbbb_two.sql), `cccc` (cccc_three.sql)"),
+            "{text}"
+        );
         assert!(text.contains("they all revise `aaaa`"), "{text}");
         assert!(text.contains("-- Revises: bbbb, cccc"), "{text}");
     }

@@ -52,10 +52,7 @@ pub fn embed_migrations(input: TokenStream) -> TokenStream {
 
 fn quote_error(message: Literal) -> proc_macro2::TokenStream {
     let mut ts: proc_macro2::TokenStream = "::core::compile_error!".parse().expect("valid tokens");
-    ts.extend([TokenTree::Group(proc_macro2::Group::new(
-        proc_macro2::Delimiter::Parenthesis,
-        TokenTree::Literal(message).into(),
-    ))]);
+    ts.extend([TokenTree::Group(proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, TokenTree::Literal(message).into()))]);
     ts.into_iter()
         .map(|mut t| {
             t.set_span(Span::call_site());
@@ -109,7 +106,8 @@ fn wrap(table: proc_macro2::TokenStream, warnings: &[String], config: Option<&st
     for w in warnings {
         let note = Literal::string(&format!("kiln found a problem in the migrations directory\n{w}"));
         let item: proc_macro2::TokenStream =
-            format!("#[deprecated(note = {note})] #[allow(non_upper_case_globals)] const kiln_lint: () = (); let _ = kiln_lint;")
+            // A block per warning: each `kiln_lint` item lives in its own scope.
+            format!("{{ #[deprecated(note = {note})] #[allow(non_upper_case_globals)] const kiln_lint: () = (); let _ = kiln_lint; }}")
                 .parse()
                 .expect("valid tokens");
         body.extend(item.into_iter().map(|mut t| {
@@ -166,8 +164,7 @@ fn resolve_path(given: &str) -> Result<std::path::PathBuf, String> {
     let expanded = match given.strip_prefix('$') {
         Some(rest) => {
             let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
-            let value = std::env::var(name)
-                .map_err(|_| format!("environment variable `{name}` named in `{given}` is not set"))?;
+            let value = std::env::var(name).map_err(|_| format!("environment variable `{name}` named in `{given}` is not set"))?;
             std::path::Path::new(&value).join(tail)
         }
         None => std::path::PathBuf::from(given),

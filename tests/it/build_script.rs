@@ -123,7 +123,14 @@ fn a_users_build_script_embeds_validates_and_rebuilds_exactly_when_needed() {
     s.write("dddd00000004_four.sql", &table("teams"));
     s.write(
         "eeee00000005_five.sql",
-        &crate::pg::revision("eeee00000005", &["dddd00000004"], "", "CREATE INDEX ix_teams_id ON teams (id);", Some("DROP INDEX ix_teams_id;")).1,
+        &crate::pg::revision(
+            "eeee00000005",
+            &["dddd00000004"],
+            "",
+            "CREATE INDEX ix_teams_id ON teams (id);",
+            Some("DROP INDEX ix_teams_id;"),
+        )
+        .1,
     );
     let (ok, log) = s.build();
     assert!(ok, "{log}");
@@ -160,11 +167,20 @@ fn the_macro_shows_lint_warnings_and_fails_on_lint_errors() {
         let p = e.unwrap().path();
         std::fs::copy(&p, s.dir.join("migrations").join(p.file_name().unwrap())).unwrap();
     }
+    // Several warnings, in several files (each once a duplicate-item error).
+    s.write(
+        "c3d4e5f6a7b8_more_users_indexes.sql",
+        "-- More users indexes\n--\n-- Revision ID: c3d4e5f6a7b8\n-- Revises: b2c3d4e5f6a7\n-- Create Date: 2026-11-27 10:00:00\n\n\
+         -- kiln:upgrade\nCREATE INDEX ix_users_created_at ON users (created_at);\nCREATE INDEX ix_users_email_created_at ON users (email, created_at);\n\n\
+         -- kiln:downgrade\nDROP INDEX ix_users_email_created_at;\nDROP INDEX ix_users_created_at;\n",
+    );
     let (ok, log) = s.build();
     assert!(ok, "{log}");
     assert!(log.contains("warning[kiln::index-concurrently]: `CREATE INDEX` on existing table `users`"), "{log}");
     assert!(log.contains("--> migrations/b2c3d4e5f6a7_add_users_email_index.sql:8:1"), "{log}");
-    assert_eq!(s.run(), ["2"]);
+    assert!(log.contains("--> migrations/c3d4e5f6a7b8_more_users_indexes.sql:8:1"), "{log}");
+    assert!(log.contains("--> migrations/c3d4e5f6a7b8_more_users_indexes.sql:9:1"), "{log}");
+    assert_eq!(s.run(), ["3"]);
     // A new kiln.toml, like any new file, needs the calling file touched
     // (the macro's documented limit); from then on the expansion tracks it,
     // and raising a level there is seen without touching any code.

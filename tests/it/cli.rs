@@ -35,7 +35,10 @@ fn graph_commands_print_alembic_style_and_json() {
     let branches = stdout(&kiln(&["branches"]));
     assert!(branches.contains("a1b2c3d4e5f6 (branchpoint)") && branches.contains("-> b7e2d91c4a05"), "{branches}");
     let show = stdout(&kiln(&["show", "b7e2"]));
-    assert!(show.contains("Rev: b7e2d91c4a05") && show.contains("Transactional: false") && show.contains("CREATE INDEX CONCURRENTLY"), "{show}");
+    assert!(
+        show.contains("Rev: b7e2d91c4a05") && show.contains("Transactional: false") && show.contains("CREATE INDEX CONCURRENTLY"),
+        "{show}"
+    );
     let bad = kiln(&["show", "zzzz"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("no revision or branch `zzzz`"), "{}", stderr(&bad));
@@ -128,7 +131,13 @@ fn fifty_processes_started_at_once_apply_every_revision_exactly_once() {
     // The floor: 50 processes that only connect and read the version table.
     let t = std::time::Instant::now();
     let readers: Vec<_> = (0..50)
-        .map(|_| Command::new(env!("CARGO_BIN_EXE_kiln")).args(["--database-url", &url, "current"]).stdout(std::process::Stdio::null()).spawn().unwrap())
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_kiln"))
+                .args(["--database-url", &url, "current"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for mut r in readers {
         assert!(r.wait().unwrap().success());
@@ -145,12 +154,8 @@ fn fifty_processes_started_at_once_apply_every_revision_exactly_once() {
     assert_eq!(applied, 7, "each revision applied once in total");
     let mut c = client(&url);
     assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
-    let per_revision: Vec<i64> = c
-        .query("SELECT count(*) FROM kiln_history GROUP BY revision", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let per_revision: Vec<i64> =
+        c.query("SELECT count(*) FROM kiln_history GROUP BY revision", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(per_revision, vec![1; 7]);
 }
 
@@ -214,7 +219,11 @@ fn a_directory_given_at_run_time_goes_through_the_same_validation() {
         let name = std::fs::read_dir(&dir).unwrap().map(|f| f.unwrap().path()).find(|p| p.to_string_lossy().ends_with(suffix)).unwrap();
         let text = std::fs::read_to_string(&name).unwrap();
         assert!(kiln(&["--dir", d, "heads"]).status.code() == Some(1), "an unfinished revision does not validate");
-        std::fs::write(&name, text.replace("-- TODO: the upgrade SQL", "SELECT 1;").replace("-- TODO: SQL that undoes the upgrade", "SELECT 2;")).unwrap();
+        std::fs::write(
+            &name,
+            text.replace("-- TODO: the upgrade SQL", "SELECT 1;").replace("-- TODO: SQL that undoes the upgrade", "SELECT 2;"),
+        )
+        .unwrap();
     };
     assert!(kiln(&["--dir", d, "revision", "-m", "Add teams color", "--head", "eeee"]).status.success());
     fill("_add_teams_color.sql");
@@ -264,7 +273,10 @@ fn tls_connections_require_and_verify() {
     assert!(out.status.success(), "{}", stderr(&out));
     // The right root but another name: refused, saying why.
     let err = kiln::cli::connect(&at("127.0.0.1", "verify-full", Some(root))).err().unwrap();
-    assert!(err.contains("cannot connect") && (err.contains("certificate") || err.contains("hostname")) && !err.contains("s3cret"), "{err}");
+    assert!(
+        err.contains("cannot connect") && (err.contains("certificate") || err.contains("hostname")) && !err.contains("s3cret"),
+        "{err}"
+    );
     // verify-ca checks the certificate, not the name.
     kiln::cli::connect(&at("127.0.0.1", "verify-ca", Some(root))).unwrap();
     // Without the root, the system's roots do not know the harness's certificate.
@@ -328,7 +340,11 @@ fn connections_fail_with_their_cause_and_a_silent_server_times_out() {
     // A role the server does not know keeps PostgreSQL's cause (the authentication path).
     let no_role = cluster().url("postgres").replace("postgres@", "nobody_here:s3cret@");
     let out = kiln(&["--database-url", &no_role, "current"]);
-    assert!(stderr(&out).contains("role \"nobody_here\" does not exist (SQLSTATE 28000)") && !stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("role \"nobody_here\" does not exist (SQLSTATE 28000)") && !stderr(&out).contains("s3cret"),
+        "{}",
+        stderr(&out)
+    );
     // A missing database keeps PostgreSQL's message and SQLSTATE.
     let out = kiln(&["--database-url", &cluster().url("no_such_db"), "current"]);
     assert!(stderr(&out).contains("database \"no_such_db\" does not exist (SQLSTATE 3D000)"), "{}", stderr(&out));

@@ -109,8 +109,16 @@ fn the_linter_reads_the_real_corpus() {
                 let report = set.report.clone();
                 for rev in set.leak().revisions() {
                     let start = rev.upgrade.0;
-                    let parsed: Vec<(usize, usize)> =
-                        kiln_core::lint::sql::parse(rev.upgrade_sql()).stmts.iter().map(|s| (s.span.start + start, s.span.start + start + crate::pg::trimmed(&rev.source[s.span.start + start..s.span.end + start]))).collect();
+                    let parsed: Vec<(usize, usize)> = kiln_core::lint::sql::parse(rev.upgrade_sql())
+                        .stmts
+                        .iter()
+                        .map(|s| {
+                            (
+                                s.span.start + start,
+                                s.span.start + start + crate::pg::trimmed(&rev.source[s.span.start + start..s.span.end + start]),
+                            )
+                        })
+                        .collect();
                     let embedded: Vec<(usize, usize)> = rev.upgrade_statements.iter().map(|s| (s.start, s.end)).collect();
                     assert_eq!(embedded, parsed, "{package}/{}: the runtime's statements are not the parser's", rev.message);
                 }

@@ -48,7 +48,8 @@ fn every_rule_has_a_violating_and_a_clean_fixture() {
         } else {
             let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
             if expected != text {
-                failures.push(format!("{}: rendered findings differ from expected.txt\n--- got\n{text}--- expected\n{expected}", rule.name));
+                failures
+                    .push(format!("{}: rendered findings differ from expected.txt\n--- got\n{text}--- expected\n{expected}", rule.name));
             }
         }
         let good = report_of(&base.join("good"), "migrations");
@@ -71,7 +72,12 @@ fn files(rule: &str, kind: &str) -> Vec<InputFile> {
     let mut out: Vec<InputFile> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .map(|p| InputFile { name: p.file_name().unwrap().to_string_lossy().into_owned(), bytes: std::fs::read(&p).unwrap(), path: None, is_dir: false })
+        .map(|p| InputFile {
+            name: p.file_name().unwrap().to_string_lossy().into_owned(),
+            bytes: std::fs::read(&p).unwrap(),
+            path: None,
+            is_dir: false,
+        })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -142,7 +148,11 @@ fn what_the_model_cannot_follow_is_inconclusive_not_an_error() {
     // An ALTER TABLE action the model does not follow makes that table
     // uncertain: no reversibility verdict on it.
     let mut f = files("reversible", "bad");
-    edit(&mut f, "ADD CONSTRAINT uq_users_nickname UNIQUE (nickname);", "ADD CONSTRAINT uq_users_nickname UNIQUE (nickname);\nALTER TABLE users SET SCHEMA public;");
+    edit(
+        &mut f,
+        "ADD CONSTRAINT uq_users_nickname UNIQUE (nickname);",
+        "ADD CONSTRAINT uq_users_nickname UNIQUE (nickname);\nALTER TABLE users SET SCHEMA public;",
+    );
     assert_eq!(codes(f), []);
 }
 

@@ -125,7 +125,10 @@ fn kiln_agrees_with_alembic_on_every_recorded_query() {
                     match (plan, is_error(expected)) {
                         (Err(_), true) => Ok(()),
                         (Ok(plan), false) => plan_agrees(g, &current, &plan, expected),
-                        (Ok(plan), true) => Err(format!("kiln plans {:?} where alembic fails", plan.steps.iter().map(|s| g.id(s.revision)).collect::<Vec<_>>())),
+                        (Ok(plan), true) => Err(format!(
+                            "kiln plans {:?} where alembic fails",
+                            plan.steps.iter().map(|s| g.id(s.revision)).collect::<Vec<_>>()
+                        )),
                         (Err(e), false) => Err(format!("kiln fails: {e}")),
                     }
                     .map_err(|e| format!("{kind} {current:?} -> {target}: {e}"))

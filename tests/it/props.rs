@@ -147,7 +147,6 @@ proptest! {
     }
 }
 
-
 /// SQL-shaped text: statements, quotes, dollar quotes, comments, function
 /// bodies with `BEGIN ATOMIC`, stray semicolons and noise.
 fn statements_like() -> impl Strategy<Value = String> {
@@ -265,7 +264,10 @@ fn ddl_chain(ops: &[(u8, u16)]) -> Vec<(String, String)> {
                 let k = pick as usize % tables.len();
                 let (t, cols) = &mut tables[k];
                 let c = format!("c{n}");
-                out.push((format!("ALTER TABLE {t} ADD COLUMN {c} VARCHAR(10) NOT NULL DEFAULT 'x';"), format!("ALTER TABLE {t} DROP COLUMN {c};")));
+                out.push((
+                    format!("ALTER TABLE {t} ADD COLUMN {c} VARCHAR(10) NOT NULL DEFAULT 'x';"),
+                    format!("ALTER TABLE {t} DROP COLUMN {c};"),
+                ));
                 cols.push(c);
             }
             2 => {
@@ -284,7 +286,10 @@ fn ddl_chain(ops: &[(u8, u16)]) -> Vec<(String, String)> {
             _ => {
                 // `label` is the one column created without a default.
                 let (t, _) = &tables[pick as usize % tables.len()];
-                out.push((format!("ALTER TABLE {t} ALTER COLUMN label SET DEFAULT 'y';"), format!("ALTER TABLE {t} ALTER COLUMN label DROP DEFAULT;")));
+                out.push((
+                    format!("ALTER TABLE {t} ALTER COLUMN label SET DEFAULT 'y';"),
+                    format!("ALTER TABLE {t} ALTER COLUMN label DROP DEFAULT;"),
+                ));
             }
         }
     }
@@ -408,7 +413,12 @@ fn deeply_nested_sql_is_a_diagnostic_not_an_abort() {
         format!("SELECT {}1{};", "(1 + ".repeat(5_000), ")".repeat(5_000)),
         format!("SELECT {}true;", "NOT ".repeat(10_000)),
     ] {
-        let file = kiln_core::validate::InputFile { name: "aaaa00000001_deep.sql".into(), bytes: format!("{header}{sql}\n").into_bytes(), path: None, is_dir: false };
+        let file = kiln_core::validate::InputFile {
+            name: "aaaa00000001_deep.sql".into(),
+            bytes: format!("{header}{sql}\n").into_bytes(),
+            path: None,
+            is_dir: false,
+        };
         let report = match kiln_core::validate::check_files(vec![file], "migrations") {
             Ok(set) => set.report,
             Err(report) => report,

@@ -79,7 +79,8 @@ fn migrations(name: &str, data: bool) -> PathBuf {
         ),
     ];
     let files = files.map(|(file, text)| {
-        let text = if data { text } else { text.lines().filter(|l| !l.contains("'r2'") && !l.contains("'r4'")).collect::<Vec<_>>().join("\n") };
+        let text =
+            if data { text } else { text.lines().filter(|l| !l.contains("'r2'") && !l.contains("'r4'")).collect::<Vec<_>>().join("\n") };
         (file, text)
     });
     write_dir(name, &files, Some("[lints]\nmixed-data-schema = \"allow\"\nindex-concurrently = \"allow\"\n"))
@@ -238,7 +239,9 @@ fn run_trials(pg: &Cluster, t: Trials<'_>) {
         // A resumed non-transactional revision keeps one history row; every
         // other row is the same as in the uninterrupted run.
         if got != reference {
-            failures.push(format!("trial {trial} (seed {seed}, fault at {at} ms of {span} ms): state differs\n got {got:?}\nwant {reference:?}"));
+            failures.push(format!(
+                "trial {trial} (seed {seed}, fault at {at} ms of {span} ms): state differs\n got {got:?}\nwant {reference:?}"
+            ));
         }
     }
     let by = if binary == this_kiln() { "" } else { " of the older kiln" };
@@ -256,19 +259,28 @@ fn run_trials(pg: &Cluster, t: Trials<'_>) {
 
 #[test]
 fn kill_9_at_random_moments_then_plain_reruns_reach_the_same_state() {
-    run_trials(cluster(), Trials { fault: Fault::Kill, count: trials(50), seed: 0x9e37_79b9_7f4a_7c15, interrupted: this_kiln(), data: true });
+    run_trials(
+        cluster(),
+        Trials { fault: Fault::Kill, count: trials(50), seed: 0x9e37_79b9_7f4a_7c15, interrupted: this_kiln(), data: true },
+    );
 }
 
 #[test]
 fn terminated_sessions_then_plain_reruns_reach_the_same_state() {
-    run_trials(cluster(), Trials { fault: Fault::Terminate, count: trials(10).min(50), seed: 0x2545_f491_4f6c_dd1d, interrupted: this_kiln(), data: true });
+    run_trials(
+        cluster(),
+        Trials { fault: Fault::Terminate, count: trials(10).min(50), seed: 0x2545_f491_4f6c_dd1d, interrupted: this_kiln(), data: true },
+    );
 }
 
 #[test]
 fn a_server_restart_mid_run_then_plain_reruns_reach_the_same_state() {
     // A cluster of its own: restarting the shared one would cut other tests.
     let pg = Cluster::start().unwrap();
-    run_trials(&pg, Trials { fault: Fault::Restart, count: trials(5).min(20), seed: 0x1234_5678_9abc_def1, interrupted: this_kiln(), data: true });
+    run_trials(
+        &pg,
+        Trials { fault: Fault::Restart, count: trials(5).min(20), seed: 0x1234_5678_9abc_def1, interrupted: this_kiln(), data: true },
+    );
 }
 
 fn this_kiln() -> &'static Path {
@@ -291,9 +303,13 @@ fn older_kiln() -> &'static Path {
         let src = base.join(format!("src-{}", &OLDER[..12]));
         let _ = std::fs::remove_dir_all(&src);
         std::fs::create_dir_all(&src).unwrap();
-        let archive = Command::new("git").arg("-C").arg(root).args(["archive", OLDER]).stdout(Stdio::piped()).spawn().unwrap();
-        let untar = Command::new("tar").arg("-x").arg("-C").arg(&src).stdin(archive.stdout.unwrap()).status().unwrap();
-        assert!(untar.success(), "cannot unpack kiln {OLDER} from this repository's history (a clone with history is needed)");
+        let mut archive = Command::new("git").arg("-C").arg(root).args(["archive", OLDER]).stdout(Stdio::piped()).spawn().unwrap();
+        let untar = Command::new("tar").arg("-x").arg("-C").arg(&src).stdin(archive.stdout.take().unwrap()).status().unwrap();
+        let archived = archive.wait().unwrap();
+        assert!(
+            untar.success() && archived.success(),
+            "cannot unpack kiln {OLDER} from this repository's history (a clone with history is needed)"
+        );
         // The build script tests' target directory, whose dependencies are mostly compiled already.
         let target = root.join("target").join("kiln-e2e").join("target");
         let out = Command::new(env!("CARGO"))
@@ -310,7 +326,10 @@ fn older_kiln() -> &'static Path {
 
 #[test]
 fn a_run_the_older_kiln_left_killed_is_finished_by_this_one() {
-    run_trials(cluster(), Trials { fault: Fault::Kill, count: trials(10).min(50), seed: 0x5851_f42d_4c95_7f2d, interrupted: older_kiln(), data: false });
+    run_trials(
+        cluster(),
+        Trials { fault: Fault::Kill, count: trials(10).min(50), seed: 0x5851_f42d_4c95_7f2d, interrupted: older_kiln(), data: false },
+    );
 }
 
 #[test]
@@ -359,7 +378,8 @@ fn fifty_simultaneous_starts_over_real_work_cost_little_more_than_one() {
     let reference = snapshot(&alone);
     let url = db("batch");
     let t = Instant::now();
-    let children: Vec<_> = (0..50).map(|_| kiln(&dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    let children: Vec<_> =
+        (0..50).map(|_| kiln(&dir, &url, &["upgrade", "head"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()).collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

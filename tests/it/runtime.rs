@@ -2,8 +2,8 @@
 //! atomicity, drift, unknown revisions, interrupted non-transactional
 //! revisions, stamp, both drivers.
 
-use std::str::FromStr;
 use kiln::{Command, Config, Direction, DriftPolicy, Error, Migrator, TransactionMode};
+use std::str::FromStr;
 
 use crate::pg::{client, fresh_db, load, revision, tables, versions, write_dir};
 
@@ -29,10 +29,8 @@ fn upgrade_to_head_then_a_second_start_does_nothing_and_takes_no_lock() {
     assert_eq!(versions(&mut c), ["f0e1d2c3b4a5"]);
     assert_eq!(tables(&mut c), ["alembic_version", "api_keys", "kiln_history", "kiln_state", "teams", "users", "workspaces"]);
     // CREATE INDEX CONCURRENTLY ran outside a transaction and left a valid index.
-    let valid: bool = c
-        .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_api_keys_last_used_at'::regclass", &[])
-        .unwrap()
-        .get(0);
+    let valid: bool =
+        c.query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_api_keys_last_used_at'::regclass", &[]).unwrap().get(0);
     assert!(valid);
     let second = m.upgrade(&mut c, "head").unwrap();
     assert!(second.applied.is_empty() && !second.locked);
@@ -288,7 +286,6 @@ fn tables_live_in_a_configured_schema_with_their_own_lock() {
     assert_eq!(n, 1);
     assert_ne!(m.config().tables.lock_key(), Migrator::new(VALID).config().tables.lock_key());
 }
-
 
 /// Counts round trips and lock attempts of a run.
 struct Counting<'a> {

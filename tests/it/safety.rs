@@ -35,7 +35,13 @@ fn transaction_control_in_a_transactional_revision_is_refused_before_anything_ru
         "tx-control",
         &[
             revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision("bbbb00000002", &["aaaa00000001"], "", "INSERT INTO audit_logs VALUES ('x');\nCOMMIT;\nSELECT nope;", Some("SELECT 1;")),
+            revision(
+                "bbbb00000002",
+                &["aaaa00000001"],
+                "",
+                "INSERT INTO audit_logs VALUES ('x');\nCOMMIT;\nSELECT nope;",
+                Some("SELECT 1;"),
+            ),
         ],
         None,
     );
@@ -46,7 +52,10 @@ fn transaction_control_in_a_transactional_revision_is_refused_before_anything_ru
     let m = Migrator::new(load_unlinted(&dir));
     let mut c = client(&fresh_db());
     let err = m.upgrade(&mut c, "head").unwrap_err();
-    assert!(matches!(&err, Error::TransactionControl { revision, statement, .. } if revision == "bbbb00000002" && statement == "COMMIT"), "{err}");
+    assert!(
+        matches!(&err, Error::TransactionControl { revision, statement, .. } if revision == "bbbb00000002" && statement == "COMMIT"),
+        "{err}"
+    );
     assert!(err.to_string().contains("bbbb00000002_m.sql:9:1"), "{err}");
     assert!(versions(&mut c).is_empty(), "the whole plan is checked before its first step");
     assert_eq!(count(&mut c, "SELECT count(*) FROM pg_tables WHERE tablename = 'items'"), 0, "nothing ran");
@@ -82,7 +91,11 @@ fn a_revision_that_ends_its_transaction_is_never_recorded() {
         assert!(err.to_string().contains("recorded nothing"), "{err}");
         assert_eq!(versions(&mut c), ["aaaa00000001"], "{name}: the version table did not move");
         assert_eq!(count(&mut c, "SELECT count(*) FROM kiln_history WHERE revision = 'bbbb00000002'"), 0, "{name}: no history row");
-        assert_eq!(count(&mut c, "SELECT count(*) FROM pg_tables WHERE tablename = 'extras'"), 0, "{name}: what ran after it was rolled back");
+        assert_eq!(
+            count(&mut c, "SELECT count(*) FROM pg_tables WHERE tablename = 'extras'"),
+            0,
+            "{name}: what ran after it was rolled back"
+        );
         // What ran before a COMMIT did commit: that is why the build refuses it.
         let early = count(&mut c, "SELECT count(*) FROM audit_logs");
         assert_eq!(early, i64::from(name == "commit"), "{name}");
@@ -96,7 +109,13 @@ fn a_begin_atomic_function_runs_whole_in_a_non_transactional_revision() {
         "atomic",
         &[
             revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision("bbbb00000002", &["aaaa00000001"], "-- Transactional: false\n", body, Some("DROP INDEX CONCURRENTLY ix_items_a;\nDROP FUNCTION add_one(int);")),
+            revision(
+                "bbbb00000002",
+                &["aaaa00000001"],
+                "-- Transactional: false\n",
+                body,
+                Some("DROP INDEX CONCURRENTLY ix_items_a;\nDROP FUNCTION add_one(int);"),
+            ),
         ],
         None,
     );
@@ -142,7 +161,10 @@ fn a_failed_non_transactional_revision_resumes_at_its_statement_and_rebuilds_the
         other => panic!("{other}"),
     }
     let text = err.to_string();
-    assert!(text.contains("stopped at statement 2 of 4") && text.contains("resumes at this statement") && !text.contains("rolled back"), "{text}");
+    assert!(
+        text.contains("stopped at statement 2 of 4") && text.contains("resumes at this statement") && !text.contains("rolled back"),
+        "{text}"
+    );
     assert_eq!(count(&mut c, "SELECT count(*) FROM pg_index WHERE NOT indisvalid"), 1);
     assert_eq!(history(&mut c).last().unwrap(), &("bbbb00000002".into(), "upgrade".into(), "failed".into(), Some(1)));
     // The same failure again (every replica restarting) changes nothing and doubles nothing.
@@ -150,7 +172,10 @@ fn a_failed_non_transactional_revision_resumes_at_its_statement_and_rebuilds_the
     // Fix the data: the next run drops the INVALID index, builds it, and goes on.
     c.batch_execute("DELETE FROM items WHERE a = 2").unwrap();
     let outcome = m.upgrade(&mut c, "head").unwrap();
-    assert!(outcome.changes.iter().any(|l| l.contains("resumed `bbbb00000002` at statement 2 of 4") && l.contains("dropped the INVALID index")), "{outcome:?}");
+    assert!(
+        outcome.changes.iter().any(|l| l.contains("resumed `bbbb00000002` at statement 2 of 4") && l.contains("dropped the INVALID index")),
+        "{outcome:?}"
+    );
     assert_eq!(versions(&mut c), ["bbbb00000002"]);
     assert_eq!(count(&mut c, "SELECT count(*) FROM pg_index WHERE NOT indisvalid"), 0);
     let logged: Vec<String> = c.query("SELECT what FROM audit_logs ORDER BY what", &[]).unwrap().iter().map(|r| r.get(0)).collect();
@@ -205,7 +230,9 @@ fn a_statement_kiln_cannot_check_stops_with_commands_that_each_do_what_they_say(
     let err = m.upgrade(&mut c, "head").unwrap_err();
     let text = err.to_string();
     assert!(matches!(&err, Error::Interrupted { revision, .. } if revision == "bbbb00000002"), "{text}");
-    for want in ["statement 2 of 3", "CREATE DATABASE", "kiln resolve-interrupted bbbb00000002 --retry", "--skip", "--abandon", "cannot tell"] {
+    for want in
+        ["statement 2 of 3", "CREATE DATABASE", "kiln resolve-interrupted bbbb00000002 --retry", "--skip", "--abandon", "cannot tell"]
+    {
         assert!(text.contains(want), "missing {want:?} in {text}");
     }
     // The database was not created: retry runs the statement again.
@@ -219,7 +246,8 @@ fn a_statement_kiln_cannot_check_stops_with_commands_that_each_do_what_they_say(
     // Skip: the database exists already (the run died after creating it).
     m.downgrade(&mut c, "aaaa00000001").unwrap();
     c.batch_execute(&format!("CREATE DATABASE {db_name}")).unwrap();
-    c.batch_execute(&format!("DELETE FROM audit_logs; INSERT INTO audit_logs VALUES ('one'); {}", start_row.replace("ZZZ0", "ZZZ1"))).unwrap();
+    c.batch_execute(&format!("DELETE FROM audit_logs; INSERT INTO audit_logs VALUES ('one'); {}", start_row.replace("ZZZ0", "ZZZ1")))
+        .unwrap();
     assert!(matches!(m.upgrade(&mut c, "head").unwrap_err(), Error::Interrupted { .. }));
     let out = m.run(&mut c, &Command::ResolveInterrupted { revision: None, action: Resolution::Skip }).unwrap();
     assert_eq!(out.changes, ["`bbbb00000002`: statement 2 of 3 counts as done; the next upgrade goes on with statement 3"]);
@@ -325,7 +353,13 @@ fn a_run_an_older_kiln_left_without_progress_is_checked_statement_by_statement()
         "old-row-plain",
         &[
             revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision("bbbb00000002", &["aaaa00000001"], "-- Transactional: false\n", steps, Some("DROP INDEX CONCURRENTLY ix_items_a;\nDELETE FROM audit_logs;")),
+            revision(
+                "bbbb00000002",
+                &["aaaa00000001"],
+                "-- Transactional: false\n",
+                steps,
+                Some("DROP INDEX CONCURRENTLY ix_items_a;\nDELETE FROM audit_logs;"),
+            ),
         ],
         Some("[lints]\nmixed-data-schema = \"allow\"\n"),
     );
@@ -344,7 +378,10 @@ fn a_run_an_older_kiln_left_without_progress_is_checked_statement_by_statement()
 
 #[test]
 fn a_statement_still_running_on_the_server_is_waited_for_never_raced() {
-    let m = Migrator::with_config(resumable_set("still-running"), kiln::Config { lock_wait: std::time::Duration::from_secs(1), ..kiln::Config::default() });
+    let m = Migrator::with_config(
+        resumable_set("still-running"),
+        kiln::Config { lock_wait: std::time::Duration::from_secs(1), ..kiln::Config::default() },
+    );
     let url = fresh_db();
     let mut c = client(&url);
     m.upgrade(&mut c, "aaaa00000001").unwrap();
@@ -363,7 +400,9 @@ fn a_statement_still_running_on_the_server_is_waited_for_never_raced() {
     blocker.batch_execute("BEGIN; LOCK TABLE items IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
     let orphan_url = url.clone();
     let orphan = std::thread::spawn(move || client(&orphan_url).batch_execute(&statement));
-    while count(&mut c, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' AND state = 'active'") == 0 {
+    while count(&mut c, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' AND state = 'active'")
+        == 0
+    {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // While it runs, kiln waits (lock_wait, here 1 s) and then says so, naming the process.

@@ -141,7 +141,8 @@ impl<'scope> Pipeline<'scope> {
     pub(crate) fn finish(mut self, revs: &[LoadedRevision]) -> Option<Vec<Parsedrev>> {
         drop(self.jobs.take());
         let worker = self.worker.take()?;
-        let mut done: std::collections::HashMap<String, Parsedrev> = std::iter::from_fn(|| next_job(&self.queue)).filter_map(run_job).collect();
+        let mut done: std::collections::HashMap<String, Parsedrev> =
+            std::iter::from_fn(|| next_job(&self.queue)).filter_map(run_job).collect();
         done.extend(worker.join().expect("the SQL parser does not panic"));
         Some(revs.iter().map(|r| done.remove(&r.file_name).unwrap_or_else(|| parse_revision(r))).collect())
     }
@@ -248,9 +249,10 @@ impl Emitter<'_> {
             }
             // Statement findings are allowed by a comment in the statement's
             // scope; revision-wide ones by a comment anywhere in the file.
-            let allowed = !fixed && allows.iter().any(|(at, names)| {
-                names.contains(&f.rule) && scope.as_ref().is_none_or(|s| at.start >= s.start && at.start < s.end)
-            });
+            let allowed = !fixed
+                && allows
+                    .iter()
+                    .any(|(at, names)| names.contains(&f.rule) && scope.as_ref().is_none_or(|s| at.start >= s.start && at.start < s.end));
             if allowed {
                 continue;
             }
@@ -274,7 +276,11 @@ impl Emitter<'_> {
             } else if !self.first_of_rule.contains(&f.rule) {
                 self.first_of_rule.push(f.rule);
                 let default = super::rule(f.rule).map_or(Level::Error, |r| r.default);
-                let how = if default == level { format!("`{}` is {} by default", f.rule, level_word(level)) } else { format!("kiln.toml sets `{}` to {}", f.rule, level.as_str()) };
+                let how = if default == level {
+                    format!("`{}` is {} by default", f.rule, level_word(level))
+                } else {
+                    format!("kiln.toml sets `{}` to {}", f.rule, level.as_str())
+                };
                 let allow = if scope_kind { "allow one statement with" } else { "allow it for one revision with" };
                 d = d.with_note(format!("{how}; change its level under `[lints]` in kiln.toml, or {allow} `-- kiln:allow({})`", f.rule));
             }
@@ -369,8 +375,14 @@ fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, or
     for s in &sections {
         if let Some((message, span)) = &s.parsed.too_complex {
             broken = true;
-            let f = Finding::new("sql-too-complex", span.start + s.start..span.end + s.start, format!("SQL nests deeper than kiln's parser goes: {message}"))
-                .help("split it: a long `a OR b OR ...` chain into `IN (...)` or `= ANY (...)`, a deep nesting into a CTE or several statements");
+            let f = Finding::new(
+                "sql-too-complex",
+                span.start + s.start..span.end + s.start,
+                format!("SQL nests deeper than kiln's parser goes: {message}"),
+            )
+            .help(
+                "split it: a long `a OR b OR ...` chain into `IN (...)` or `= ANY (...)`, a deep nesting into a CTE or several statements",
+            );
             out.push((None, f));
         }
         for (message, span) in &s.parsed.errors {
@@ -411,7 +423,8 @@ fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, or
     let opaque = sections.iter().any(|s| s.parsed.stmts.iter().any(|st| matches!(st.op, Op::Opaque(_))));
     let before = model.snapshot(&touched);
     let transactional = rev.parsed.transactional;
-    let mut ctx = Ctx { rev: ordinal, dir: Dir::Up, transactional, opaque_here: false, out: &mut out, scope: 0..0, base: parsed.upgrade.start };
+    let mut ctx =
+        Ctx { rev: ordinal, dir: Dir::Up, transactional, opaque_here: false, out: &mut out, scope: 0..0, base: parsed.upgrade.start };
     check_section(&parsed.upgrade, model, &mut ctx);
     if let Some(down) = &parsed.downgrade {
         let after = model.snapshot(&touched);
@@ -493,7 +506,10 @@ fn check_section(s: &Section, model: &mut Model, ctx: &mut Ctx<'_>) {
         let mut f = Finding::new(
             "mixed-data-schema",
             data,
-            format!("this {} revision section changes data ({kind}) and the schema", if ctx.dir == Dir::Up { "upgrade" } else { "downgrade" }),
+            format!(
+                "this {} revision section changes data ({kind}) and the schema",
+                if ctx.dir == Dir::Up { "upgrade" } else { "downgrade" }
+            ),
         )
         .help("move the data change to a revision of its own: it can then be re-run, timed and rolled back apart from the DDL");
         f.label = Some((schema, "schema change here".into()));
@@ -554,7 +570,9 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                         }
                         if live == Some(true) {
                             let volatile = c.default.as_ref().and_then(|d| d.volatile.clone().map(|v| (v, d.span.clone())));
-                            let volatile = volatile.or_else(|| c.ty.as_ref().filter(|t| t.serial).map(|t| (format!("nextval() of `{}`", t.written), t.span.clone())));
+                            let volatile = volatile.or_else(|| {
+                                c.ty.as_ref().filter(|t| t.serial).map(|t| (format!("nextval() of `{}`", t.written), t.span.clone()))
+                            });
                             if let Some((func, span)) = volatile {
                                 ctx.push(
                                     Finding::new(
@@ -597,8 +615,12 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                         }
                     }
                     Action::DropColumn(c) if live == Some(true) && !added_here(t, &c.value, ctx.rev) => ctx.push(
-                        Finding::new("drop-column-or-table", span.clone(), format!("dropping column `{bare}.{}` breaks code that still reads it, and its data is gone", c.value))
-                            .help("stop using the column in code and deploy that first; then drop it in a later revision"),
+                        Finding::new(
+                            "drop-column-or-table",
+                            span.clone(),
+                            format!("dropping column `{bare}.{}` breaks code that still reads it, and its data is gone", c.value),
+                        )
+                        .help("stop using the column in code and deploy that first; then drop it in a later revision"),
                     ),
                     Action::RenameColumn(from, to) if live == Some(true) && !added_here(t, &from.value, ctx.rev) => ctx.push(
                         Finding::new(
@@ -645,14 +667,18 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                     None => (st.span.clone(), format!("index on `{bare}` has no name; it should be named `{shown}`")),
                 };
                 let also = if ci.unique { format!(" (or `uq_{}`)", &shown[3..]) } else { String::new() };
-                ctx.push(Finding::new("index-name", span, message).help(format!("name it `{shown}`{also}: `ix_<table>_<column>[_<column>...]`")));
+                ctx.push(
+                    Finding::new("index-name", span, message).help(format!("name it `{shown}`{also}: `ix_<table>_<column>[_<column>...]`")),
+                );
             }
             match &ci.concurrently {
                 None if ctx.live(model, &key) == Some(true) => ctx.push(
                     Finding::new(
                         "index-concurrently",
                         st.span.clone(),
-                        format!("`CREATE INDEX` on existing table `{bare}` without `CONCURRENTLY` blocks writes to it while the index builds"),
+                        format!(
+                            "`CREATE INDEX` on existing table `{bare}` without `CONCURRENTLY` blocks writes to it while the index builds"
+                        ),
                     )
                     .help("use `CREATE INDEX CONCURRENTLY`, in a revision of its own with `-- Transactional: false` in its header"),
                 ),
@@ -663,16 +689,24 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
             for t in tables {
                 if ctx.live(model, &t.key()) == Some(true) {
                     ctx.push(
-                        Finding::new("drop-column-or-table", t.span.clone(), format!("dropping table `{}` breaks code that still uses it, and its data is gone", t.key()))
-                            .help("stop using the table in code and deploy that first; then drop it in a later revision"),
+                        Finding::new(
+                            "drop-column-or-table",
+                            t.span.clone(),
+                            format!("dropping table `{}` breaks code that still uses it, and its data is gone", t.key()),
+                        )
+                        .help("stop using the table in code and deploy that first; then drop it in a later revision"),
                     );
                 }
             }
         }
         Op::Opaque(what) => ctx.push(
-            Finding::new("unchecked-statement", st.span.clone(), format!("kiln cannot tell what this `{what}` statement changes, so it is not checked"))
-                .note("tables it may touch are unknown to later checks, and this revision's downgrade is not checked for reversibility")
-                .help("write the change as plain DDL if you can; or allow this warning for the statement"),
+            Finding::new(
+                "unchecked-statement",
+                st.span.clone(),
+                format!("kiln cannot tell what this `{what}` statement changes, so it is not checked"),
+            )
+            .note("tables it may touch are unknown to later checks, and this revision's downgrade is not checked for reversibility")
+            .help("write the change as plain DDL if you can; or allow this warning for the statement"),
         ),
         _ => {}
     }
@@ -717,7 +751,10 @@ fn table_name(name: &str, span: Range<usize>, ctx: &mut Ctx<'_>) {
     }
     let want = names::table_suggestion(name);
     let why = if names::is_snake_case(name) { "is not plural" } else { "is not snake_case" };
-    ctx.push(Finding::new("table-name", span, format!("table name `{name}` {why}")).help(format!("name it `{want}`: tables are plural snake_case")));
+    ctx.push(
+        Finding::new("table-name", span, format!("table name `{name}` {why}"))
+            .help(format!("name it `{want}`: tables are plural snake_case")),
+    );
 }
 
 fn column_type(table: &str, c: &ColumnDef, ctx: &mut Ctx<'_>) {
@@ -729,8 +766,15 @@ fn column_type(table: &str, c: &ColumnDef, ctx: &mut Ctx<'_>) {
 fn timestamp(table: &str, column: &str, ty: &sql::TypeRef, ctx: &mut Ctx<'_>) {
     if ty.canonical.starts_with("timestamp") && !ty.canonical.starts_with("timestamptz") {
         ctx.push(
-            Finding::new("timestamptz", ty.span.clone(), format!("column `{table}.{column}` is `{}`, a timestamp without time zone", ty.written))
-                .help(format!("use `{}`: it stores an instant, whatever the session's time zone", ty.canonical.replacen("timestamp", "TIMESTAMPTZ", 1))),
+            Finding::new(
+                "timestamptz",
+                ty.span.clone(),
+                format!("column `{table}.{column}` is `{}`, a timestamp without time zone", ty.written),
+            )
+            .help(format!(
+                "use `{}`: it stores an instant, whatever the session's time zone",
+                ty.canonical.replacen("timestamp", "TIMESTAMPTZ", 1)
+            )),
         );
     }
 }
@@ -744,8 +788,12 @@ fn ulid(table: &str, ty: Option<(&str, Range<usize>)>, span: Range<usize>, ctx: 
         return;
     }
     ctx.push(
-        Finding::new("ulid-primary-key", span, format!("primary key `{table}.id` is `{canonical}`; ids are ULIDs, stored as `VARCHAR(26)`"))
-            .help("declare it `id VARCHAR(26) NOT NULL` and generate ULIDs in the application"),
+        Finding::new(
+            "ulid-primary-key",
+            span,
+            format!("primary key `{table}.id` is `{canonical}`; ids are ULIDs, stored as `VARCHAR(26)`"),
+        )
+        .help("declare it `id VARCHAR(26) NOT NULL` and generate ULIDs in the application"),
     );
 }
 
@@ -764,7 +812,9 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
             let ref_cols: Vec<String> = if ref_columns.is_empty() {
                 let pk = if ref_key == key {
                     columns.and_then(|cs| {
-                        cs.iter().find(|d| d.constraints.iter().any(|k| matches!(k.kind, ConstraintKind::PrimaryKey(_)))).map(|d| vec![d.name.value.clone()])
+                        cs.iter()
+                            .find(|d| d.constraints.iter().any(|k| matches!(k.kind, ConstraintKind::PrimaryKey(_))))
+                            .map(|d| vec![d.name.value.clone()])
                     })
                 } else {
                     None
@@ -774,8 +824,18 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
                 ref_columns.clone()
             };
             let type_of = |tkey: &str, col: &str| -> Option<String> {
-                let own = if tkey == key { columns.and_then(|cs| cs.iter().find(|d| d.name.value == col)).and_then(|d| d.ty.as_ref()).map(|t| t.canonical.clone()) } else { None };
-                own.or_else(|| model.table(tkey).filter(|t| !t.uncertain || t.column(col).is_some()).and_then(|t| t.column(col)).and_then(|c| c.ty.clone()))
+                let own = if tkey == key {
+                    columns.and_then(|cs| cs.iter().find(|d| d.name.value == col)).and_then(|d| d.ty.as_ref()).map(|t| t.canonical.clone())
+                } else {
+                    None
+                };
+                own.or_else(|| {
+                    model
+                        .table(tkey)
+                        .filter(|t| !t.uncertain || t.column(col).is_some())
+                        .and_then(|t| t.column(col))
+                        .and_then(|c| c.ty.clone())
+                })
             };
             for (from, to) in cols.iter().zip(&ref_cols) {
                 let (Some(a), Some(b)) = (type_of(key, from), type_of(&ref_key, to)) else { continue };
@@ -786,7 +846,10 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
                     Finding::new(
                         "foreign-key-type",
                         c.span.clone(),
-                        format!("foreign-key column `{table}.{from}` is `{a}` but references `{}.{to}`, which is `{b}`", model::bare(&ref_key)),
+                        format!(
+                            "foreign-key column `{table}.{from}` is `{a}` but references `{}.{to}`, which is `{b}`",
+                            model::bare(&ref_key)
+                        ),
                     )
                     .help(format!("declare `{from}` as `{b}`, the type of the column it references")),
                 );
@@ -824,8 +887,12 @@ fn name_rule(rule: &'static str, what: &str, expected: &str, table: &str, c: &Co
                 .help(format!("rename it: `CONSTRAINT {expected}`")),
         ),
         None => ctx.push(
-            Finding::new(rule, c.span.clone(), format!("{what} on `{table}` has no name; PostgreSQL would call it `{}`", model::generated_name(table, &c.kind)))
-                .help(format!("name it: `CONSTRAINT {expected} ...`")),
+            Finding::new(
+                rule,
+                c.span.clone(),
+                format!("{what} on `{table}` has no name; PostgreSQL would call it `{}`", model::generated_name(table, &c.kind)),
+            )
+            .help(format!("name it: `CONSTRAINT {expected} ...`")),
         ),
     }
 }

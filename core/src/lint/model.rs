@@ -287,10 +287,7 @@ fn lower_kind(kind: &ConstraintKind) -> Kind {
 }
 
 fn lower_constraint(table: &str, c: &sql::ConstraintDef) -> Constraint {
-    Constraint {
-        name: c.name.as_ref().map_or_else(|| generated_name(table, &c.kind), |n| n.value.clone()),
-        kind: lower_kind(&c.kind),
-    }
+    Constraint { name: c.name.as_ref().map_or_else(|| generated_name(table, &c.kind), |n| n.value.clone()), kind: lower_kind(&c.kind) }
 }
 
 fn lower_column(c: &sql::ColumnDef, rev: u32) -> Column {
@@ -626,7 +623,9 @@ pub fn differences(before: &Snapshot, after: &Snapshot) -> Vec<Difference> {
             (None, None) => {}
             (Some(b), _) | (_, Some(b)) if b.uncertain => {}
             (_, Some(a)) if a.uncertain => {}
-            (Some(_), None) => out.push(Difference { what: format!("table `{key}` is missing: the downgrade does not re-create it"), fix: None }),
+            (Some(_), None) => {
+                out.push(Difference { what: format!("table `{key}` is missing: the downgrade does not re-create it"), fix: None })
+            }
             (None, Some(_)) => out.push(Difference {
                 what: format!("table `{key}` is left over: the upgrade creates it and the downgrade does not drop it"),
                 fix: Some(format!("DROP TABLE {key};")),
@@ -640,7 +639,8 @@ pub fn differences(before: &Snapshot, after: &Snapshot) -> Vec<Difference> {
 fn table_differences(key: &str, b: &Table, a: &Table, out: &mut Vec<Difference>) {
     for c in &b.columns {
         match a.column(&c.name) {
-            None => out.push(Difference { what: format!("column `{key}.{}` is missing: the downgrade does not add it back", c.name), fix: None }),
+            None => out
+                .push(Difference { what: format!("column `{key}.{}` is missing: the downgrade does not add it back", c.name), fix: None }),
             Some(x) => {
                 if x.ty != c.ty && x.ty.is_some() && c.ty.is_some() {
                     out.push(Difference {
@@ -684,10 +684,16 @@ fn table_differences(key: &str, b: &Table, a: &Table, out: &mut Vec<Difference>)
         match a.constraints.iter().find(|x| x.name == c.name) {
             None => out.push(Difference {
                 what: format!("constraint `{}` on `{key}` ({}) is missing: the downgrade does not add it back", c.name, c.kind.describe()),
-                fix: Some(format!("ALTER TABLE {key} ADD CONSTRAINT {} {};", c.name, c.kind.describe())).filter(|_| !matches!(c.kind, Kind::Check(_) | Kind::Exclude)),
+                fix: Some(format!("ALTER TABLE {key} ADD CONSTRAINT {} {};", c.name, c.kind.describe()))
+                    .filter(|_| !matches!(c.kind, Kind::Check(_) | Kind::Exclude)),
             }),
             Some(x) if x.kind != c.kind => out.push(Difference {
-                what: format!("constraint `{}` on `{key}` is {} after the downgrade, {} before the upgrade", c.name, x.kind.describe(), c.kind.describe()),
+                what: format!(
+                    "constraint `{}` on `{key}` is {} after the downgrade, {} before the upgrade",
+                    c.name,
+                    x.kind.describe(),
+                    c.kind.describe()
+                ),
                 fix: None,
             }),
             Some(_) => {}
@@ -701,7 +707,10 @@ fn table_differences(key: &str, b: &Table, a: &Table, out: &mut Vec<Difference>)
     }
     for i in &b.indexes {
         if !a.indexes.iter().any(|x| x.name == i.name) {
-            out.push(Difference { what: format!("index `{}` on `{key}` is missing: the downgrade does not re-create it", i.name), fix: None });
+            out.push(Difference {
+                what: format!("index `{}` on `{key}` is missing: the downgrade does not re-create it", i.name),
+                fix: None,
+            });
         }
     }
     for i in a.indexes.iter().filter(|i| !b.indexes.iter().any(|x| x.name == i.name)) {
@@ -726,7 +735,11 @@ mod tests {
     #[test]
     fn tables_columns_constraints_and_indexes_follow_the_sql() {
         let mut m = Model::default();
-        replay(&mut m, "CREATE TABLE users (id varchar(26) PRIMARY KEY, email text NOT NULL, CONSTRAINT uq_users_email UNIQUE (email));", 0);
+        replay(
+            &mut m,
+            "CREATE TABLE users (id varchar(26) PRIMARY KEY, email text NOT NULL, CONSTRAINT uq_users_email UNIQUE (email));",
+            0,
+        );
         replay(&mut m, "CREATE INDEX ix_users_email ON users (email); ALTER TABLE users ADD COLUMN name text DEFAULT 'x', ADD CONSTRAINT c CHECK (name <> '');", 1);
         let t = m.table("users").unwrap();
         assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["id", "email", "name"]);

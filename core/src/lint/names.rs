@@ -59,9 +59,42 @@ const IRREGULAR: &[(&str, &str)] = &[
 
 /// Words that are already plural, or the same in both numbers.
 const PLURAL_AS_IS: &[&str] = &[
-    "data", "metadata", "media", "criteria", "people", "children", "men", "women", "mice", "feet", "teeth", "geese", "news", "series",
-    "species", "sheep", "fish", "deer", "aircraft", "equipment", "information", "feedback", "staff", "software", "audio", "music",
-    "traffic", "analytics", "statistics", "matrices", "vertices", "menus", "emus", "gurus", "tutus", "census",
+    "data",
+    "metadata",
+    "media",
+    "criteria",
+    "people",
+    "children",
+    "men",
+    "women",
+    "mice",
+    "feet",
+    "teeth",
+    "geese",
+    "news",
+    "series",
+    "species",
+    "sheep",
+    "fish",
+    "deer",
+    "aircraft",
+    "equipment",
+    "information",
+    "feedback",
+    "staff",
+    "software",
+    "audio",
+    "music",
+    "traffic",
+    "analytics",
+    "statistics",
+    "matrices",
+    "vertices",
+    "menus",
+    "emus",
+    "gurus",
+    "tutus",
+    "census",
 ];
 
 /// Singular nouns that end in `s` (`status`, `address`, `analysis`).
@@ -75,10 +108,9 @@ const QUALIFIERS: &[&str] = &["legacy", "old", "new", "archive", "archived", "ba
 
 /// True for a word that names the table: not a number, a version (`v2`) or a qualifier.
 fn is_noun(word: &str) -> bool {
-    !word.is_empty()
-        && !word.bytes().all(|b| b.is_ascii_digit())
-        && !(word.starts_with('v') && word.len() > 1 && word[1..].bytes().all(|b| b.is_ascii_digit()))
-        && !QUALIFIERS.contains(&word)
+    let number = word.bytes().all(|b| b.is_ascii_digit());
+    let version = word.starts_with('v') && word.len() > 1 && word[1..].bytes().all(|b| b.is_ascii_digit());
+    !(word.is_empty() || number || version || QUALIFIERS.contains(&word))
 }
 
 /// True when the name's last noun reads as a plural (`api_keys`, `jobs_legacy`).
@@ -159,7 +191,20 @@ mod tests {
 
     #[test]
     fn table_names() {
-        for ok in ["users", "api_keys", "categories", "people", "metadata", "_private_jobs", "addresses", "statuses", "event_log_entries", "v2_users", "jobs_legacy", "users_v2"] {
+        for ok in [
+            "users",
+            "api_keys",
+            "categories",
+            "people",
+            "metadata",
+            "_private_jobs",
+            "addresses",
+            "statuses",
+            "event_log_entries",
+            "v2_users",
+            "jobs_legacy",
+            "users_v2",
+        ] {
             assert!(is_snake_case(ok) && is_plural(ok), "{ok}");
         }
         for (bad, suggestion) in [

@@ -87,8 +87,24 @@ pub fn too_complex(text: &str) -> Option<(String, Range<usize>)> {
                     operand(outer, &mut sum, closed.call);
                 }
             }
-            K::Minus | K::Plus | K::Star | K::Slash | K::Percent | K::Caret | K::Eq | K::Lt | K::Gt | K::Bang | K::Tilde | K::Pound
-            | K::Question | K::And | K::Or | K::At | K::Colon | K::Dot => {
+            K::Minus
+            | K::Plus
+            | K::Star
+            | K::Slash
+            | K::Percent
+            | K::Caret
+            | K::Eq
+            | K::Lt
+            | K::Gt
+            | K::Bang
+            | K::Tilde
+            | K::Pound
+            | K::Question
+            | K::And
+            | K::Or
+            | K::At
+            | K::Colon
+            | K::Dot => {
                 top.chain += 1;
                 sum += 1;
                 top.operand = false;
@@ -476,7 +492,13 @@ fn type_ref(node: &SyntaxNode) -> TypeRef {
             written.push(' ');
         }
         written.push_str(text);
-        prev = if word { 1 } else if text == ")" { 2 } else { 0 };
+        prev = if word {
+            1
+        } else if text == ")" {
+            2
+        } else {
+            0
+        };
     }
     let lower = fold_type(&written);
     let (canonical, serial) = canonical_type(&lower);
@@ -617,8 +639,10 @@ fn constraint(c: &ast::Constraint, column: Option<&str>) -> Option<ConstraintDef
         ast::Constraint::CheckConstraint(ch) => ConstraintKind::Check(if column.is_some() {
             own()
         } else {
-            let mut cols: Vec<String> =
-                ch.expr().map(|e| e.syntax().descendants().filter(|n| n.kind() == SyntaxKind::NAME_REF).map(|n| ident(&n).value).collect()).unwrap_or_default();
+            let mut cols: Vec<String> = ch
+                .expr()
+                .map(|e| e.syntax().descendants().filter(|n| n.kind() == SyntaxKind::NAME_REF).map(|n| ident(&n).value).collect())
+                .unwrap_or_default();
             cols.dedup();
             cols
         }),
@@ -794,7 +818,9 @@ fn transaction_class(stmt: &ast::Stmt) -> Tx {
         S::AlterTable(_) if concurrently().is_some() => outside("ALTER TABLE ... DETACH PARTITION CONCURRENTLY", false),
         S::CreateDatabase(_) => outside("CREATE DATABASE", false),
         S::DropDatabase(_) => outside("DROP DATABASE", false),
-        S::AlterDatabase(_) if has(SyntaxKind::TABLESPACE_KW) && !has(SyntaxKind::OWNER_KW) => outside("ALTER DATABASE ... SET TABLESPACE", false),
+        S::AlterDatabase(_) if has(SyntaxKind::TABLESPACE_KW) && !has(SyntaxKind::OWNER_KW) => {
+            outside("ALTER DATABASE ... SET TABLESPACE", false)
+        }
         S::CreateTablespace(_) => outside("CREATE TABLESPACE", false),
         S::DropTablespace(_) => outside("DROP TABLESPACE", false),
         S::AlterSystem(_) => outside("ALTER SYSTEM", true),
@@ -865,15 +891,24 @@ fn action(a: &ast::AlterTableAction) -> Action {
                 Some(O::SetType(st)) => st.ty().map_or(Action::Unknown("ALTER COLUMN TYPE"), |t| Action::SetType(c, type_ref(t.syntax()))),
                 Some(O::SetNotNull(_)) => Action::SetNotNull(c),
                 Some(O::DropNotNull(_)) => Action::DropNotNull(c),
-                Some(O::SetDefault(sd)) => sd.expr().map_or(Action::Unknown("SET DEFAULT"), |e| Action::SetDefault(c, default_expr(e.syntax()))),
-                Some(O::DropDefault(_)) => Action::DropDefault(c),
-                Some(O::SetStatistics(_) | O::SetStorage(_) | O::SetCompression(_) | O::SetOptions(_) | O::ResetOptions(_) | O::SetOptionsList(_)) => {
-                    Action::Inert
+                Some(O::SetDefault(sd)) => {
+                    sd.expr().map_or(Action::Unknown("SET DEFAULT"), |e| Action::SetDefault(c, default_expr(e.syntax())))
                 }
+                Some(O::DropDefault(_)) => Action::DropDefault(c),
+                Some(
+                    O::SetStatistics(_)
+                    | O::SetStorage(_)
+                    | O::SetCompression(_)
+                    | O::SetOptions(_)
+                    | O::ResetOptions(_)
+                    | O::SetOptionsList(_),
+                ) => Action::Inert,
                 _ => Action::Unknown("ALTER COLUMN"),
             }
         }
-        A::AddConstraint(ac) => ac.constraint().and_then(|c| constraint(&c, None)).map_or(Action::Unknown("ADD CONSTRAINT"), Action::AddConstraint),
+        A::AddConstraint(ac) => {
+            ac.constraint().and_then(|c| constraint(&c, None)).map_or(Action::Unknown("ADD CONSTRAINT"), Action::AddConstraint)
+        }
         A::DropConstraint(dc) => dc.constraint_name_ref().map_or(Action::Unknown("DROP CONSTRAINT"), |n| {
             let q = qname(n.syntax());
             Action::DropConstraint(Ident { value: q.name, span: q.span })
@@ -978,11 +1013,15 @@ mod tests {
 
     #[test]
     fn indexes_and_others() {
-        let Op::CreateIndex(ci) = one("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix ON public.t (a, lower(b)) WHERE a > 0") else { panic!() };
+        let Op::CreateIndex(ci) = one("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix ON public.t (a, lower(b)) WHERE a > 0") else {
+            panic!()
+        };
         assert_eq!((ci.name.unwrap().value.as_str(), ci.table.key().as_str()), ("ix", "t"));
         assert_eq!(ci.columns, [Some("a".to_string()), None]);
         assert!(ci.unique && ci.concurrently.is_some() && ci.if_not_exists);
-        assert!(matches!(one("DROP INDEX CONCURRENTLY s.ix"), Op::DropIndex { indexes, concurrently: Some(_) } if indexes[0].key() == "s.ix"));
+        assert!(
+            matches!(one("DROP INDEX CONCURRENTLY s.ix"), Op::DropIndex { indexes, concurrently: Some(_) } if indexes[0].key() == "s.ix")
+        );
         assert!(matches!(one("ALTER INDEX ix RENAME TO iy"), Op::RenameIndex(a, b) if a.name == "ix" && b.value == "iy"));
         assert!(matches!(one("DO $$ BEGIN PERFORM 1; END $$"), Op::Opaque("DO")));
         assert!(matches!(one("INSERT INTO t VALUES (1)"), Op::Data("INSERT")));
