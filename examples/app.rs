@@ -7,5 +7,5 @@
 static MIGRATIONS: kiln::Migrations = kiln::embed_migrations!("tests/ui/fixtures/valid");
 
 fn main() {
-    std::process::exit(kiln::cli::run(Some(MIGRATIONS), std::env::args().skip(1)));
+    std::process::exit(kiln::cli::run(MIGRATIONS, std::env::args().skip(1)));
 }

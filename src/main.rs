@@ -1,10 +1,9 @@
-//! The `kiln` binary: Kartograph's reference schema, validated at build time
-//! and embedded, with the whole `kiln` command line. Without a command it runs
-//! the main job: upgrade to head (against `DATABASE_URL`, or a throwaway local
-//! cluster when none is set).
-
-static MIGRATIONS: kiln::Migrations = kiln::include_migrations!();
+//! The stock `kiln` command: Alembic's commands over a migrations directory
+//! on disk (`--dir`, a `kiln.toml` from the current directory up, or
+//! `./migrations`), checked by the same validation and lint pass as a build.
+//! It embeds nothing: a self-migrating binary embeds its own set and calls
+//! `kiln::cli::run` (see the `reference/` crate).
 
 fn main() {
-    std::process::exit(kiln::cli::run(Some(MIGRATIONS), std::env::args().skip(1)));
+    std::process::exit(kiln::cli::run_dir(std::env::args().skip(1)));
 }

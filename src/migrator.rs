@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument as _;
+
 use kiln_core::embedded::{Statement, StatementKind};
 use kiln_core::{Direction, Graph, Plan, PlanError, RevIdx, VersionOp};
 
@@ -44,8 +46,90 @@ pub enum DriftPolicy {
     Warn,
 }
 
-/// A callback for lines a run reports while it works.
-pub type ProgressFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+/// A callback for what a run reports while it works ([`Progress`]).
+pub type ProgressFn = std::sync::Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
+
+/// What a run reports while it works, as it happens (`Config::on_progress`).
+/// Its `Display` is the line the CLI prints.
+///
+/// ```
+/// use std::time::Duration;
+/// let done = kiln::Progress::Done {
+///     index: 3,
+///     total: 39,
+///     revision: "3c4d5e6f7a8b",
+///     direction: kiln::Direction::Up,
+///     duration: Duration::from_millis(12),
+///     message: "Create teams table",
+/// };
+/// assert_eq!(done.to_string(), "[3/39] upgrade 3c4d5e6f7a8b (12 ms) Create teams table");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// The advisory lock is held by another session, described by `holder`
+    /// (pid, application, what it runs); said once, after 2 s of waiting.
+    LockWait {
+        /// The session holding the lock.
+        holder: &'a str,
+    },
+    /// A revision starts: the `index`-th (1-based) of the `total` steps of this run.
+    Started {
+        /// Position in this run, from 1.
+        index: usize,
+        /// Steps in this run.
+        total: usize,
+        /// The revision id.
+        revision: &'a str,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// The revision's message.
+        message: &'a str,
+    },
+    /// A statement of a non-transactional revision starts.
+    Statement {
+        /// The revision id.
+        revision: &'a str,
+        /// Position in the revision's section, from 1.
+        index: usize,
+        /// Statements in the section.
+        total: usize,
+        /// The statement's text.
+        sql: &'a str,
+    },
+    /// A revision committed (with `--single-transaction`: ran; it commits with the run).
+    Done {
+        /// Position in this run, from 1.
+        index: usize,
+        /// Steps in this run.
+        total: usize,
+        /// The revision id.
+        revision: &'a str,
+        /// Upgrade or downgrade.
+        direction: Direction,
+        /// How long it took.
+        duration: Duration,
+        /// The revision's message.
+        message: &'a str,
+    },
+}
+
+impl fmt::Display for Progress<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Progress::LockWait { holder } => write!(f, "waiting for the migration lock, held by {holder}"),
+            Progress::Started { index, total, revision, direction, message } => {
+                write!(f, "[{index}/{total}] {} {revision} ... {message}", direction.as_str())
+            }
+            Progress::Statement { revision, index, total, sql } => {
+                write!(f, "  {revision}: statement {index} of {total}: {}", short(sql))
+            }
+            Progress::Done { index, total, revision, direction, duration, message } => {
+                write!(f, "[{index}/{total}] {} {revision} ({} ms) {message}", direction.as_str(), duration.as_millis())
+            }
+        }
+    }
+}
 
 /// Settings of a [`Migrator`].
 #[derive(Clone)]
@@ -145,6 +229,23 @@ pub enum Command {
         /// What to do.
         action: Resolution,
     },
+}
+
+impl Command {
+    /// The command's name on the command line (`upgrade`, `stamp`, ...).
+    ///
+    /// ```
+    /// assert_eq!(kiln::Command::Upgrade("head".into()).name(), "upgrade");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Upgrade(_) => "upgrade",
+            Command::Downgrade(_) => "downgrade",
+            Command::Stamp { .. } => "stamp",
+            Command::AcceptChecksums(_) => "accept-checksum",
+            Command::ResolveInterrupted { .. } => "resolve-interrupted",
+        }
+    }
 }
 
 /// What `resolve-interrupted` does with a non-transactional revision whose
@@ -320,6 +421,29 @@ pub enum Error {
         /// The error.
         source: DbError,
     },
+}
+
+impl Error {
+    /// True when the database's state needs a person's decision before
+    /// anything runs (the CLI's exit code 4): a revision this binary does
+    /// not know, an applied revision edited since, a non-transactional
+    /// revision stopped part-way that kiln cannot settle, a revision that
+    /// ends or opens transactions itself. Retrying does not help.
+    ///
+    /// ```
+    /// let e = kiln::Error::UnknownRevisions { revisions: vec!["ffff00000009".into()] };
+    /// assert!(e.needs_person());
+    /// ```
+    pub fn needs_person(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownRevisions { .. }
+                | Error::Drift(_)
+                | Error::Interrupted { .. }
+                | Error::TransactionEnded { .. }
+                | Error::TransactionControl { .. }
+        )
+    }
 }
 
 impl fmt::Display for Error {
@@ -595,13 +719,23 @@ impl Migrator {
             return Ok(true);
         }
         let state = self.read_state(conn).await?;
+        if !self.unknown(&state.heads).is_empty() && self.config.allow_unknown_revisions {
+            // A newer release migrated the database and this one accepts it
+            // (a rollback): ready, with nothing to do.
+            return Ok(true);
+        }
         self.check_known(&state.heads)?;
         self.check_history(&state)?;
         Ok(self.graph().plan_upgrade(&state.heads, "heads")?.steps.is_empty())
     }
 
-    /// Runs a command.
+    /// Runs a command, in a `kiln.run` tracing span.
     pub async fn execute<C: Conn>(&self, conn: &mut C, command: &Command) -> Result<Outcome, Error> {
+        let span = tracing::info_span!("kiln.run", command = command.name(), tables = %self.config.tables.version());
+        self.execute_inner(conn, command).instrument(span).await
+    }
+
+    async fn execute_inner<C: Conn>(&self, conn: &mut C, command: &Command) -> Result<Outcome, Error> {
         self.config.tables.validate().map_err(Error::Config)?;
         if let Command::Upgrade(target) = command {
             // The fast path: at head, nothing drifted: one round trip, no lock, no graph.
@@ -622,7 +756,11 @@ impl Migrator {
             Command::Upgrade(t) => Some(t.as_str()),
             _ => None,
         };
-        if let Lock::NotNeeded(rows) = self.acquire_lock(conn, target).await? {
+        let span = tracing::info_span!("kiln.lock", key = self.config.tables.lock_key());
+        let waiting = Instant::now();
+        let lock = self.acquire_lock(conn, target).instrument(span.clone()).await?;
+        span.in_scope(|| tracing::debug!(waited_ms = waiting.elapsed().as_millis() as u64, needed = matches!(lock, Lock::Held), "lock"));
+        if let Lock::NotNeeded(rows) = lock {
             // Another runner brought the database to the target meanwhile.
             return Ok(Outcome { before: rows.clone(), after: rows, ..Outcome::default() });
         }
@@ -838,7 +976,8 @@ impl Migrator {
                 if !told && start.elapsed() >= Duration::from_secs(2) {
                     told = true;
                     if let Some(h) = self.lock_holder(conn).await {
-                        self.progress(&format!("waiting for the migration lock, held by {h}"));
+                        tracing::info!(holder = %h, "waiting for the migration lock");
+                        self.progress(&Progress::LockWait { holder: &h });
                     }
                 }
                 conn.sleep(delay + Duration::from_millis(jitter)).await;
@@ -877,9 +1016,9 @@ impl Migrator {
     }
 
     /// Reports progress through the configured callback, if any.
-    fn progress(&self, line: &str) {
+    fn progress(&self, event: &Progress<'_>) {
         if let Some(cb) = &self.config.on_progress {
-            cb(line);
+            cb(event);
         }
     }
 
@@ -1013,17 +1152,32 @@ impl Migrator {
         }
         let mut applied = Vec::with_capacity(plan.steps.len());
         let mut changes = Vec::new();
-        for step in &plan.steps {
+        let total = plan.steps.len();
+        for (i, step) in plan.steps.iter().enumerate() {
             let started = Instant::now();
             let rev = self.migrations.at(step.revision);
+            let (index, direction, message) = (i + 1, step.direction, rev.message);
+            self.progress(&Progress::Started { index, total, revision: rev.id, direction, message });
+            let span = tracing::info_span!("kiln.revision", revision = rev.id, direction = direction.as_str(), index, total);
             let result = if rev.transactional {
-                self.apply_transactional(conn, step.revision, step.direction, &step.version_ops, !whole, &guard).await
+                self.apply_transactional(conn, step.revision, step.direction, &step.version_ops, !whole, &guard)
+                    .instrument(span.clone())
+                    .await
             } else {
                 let resume = self.in_progress(state, rev.id);
                 self.apply_outside_transaction(conn, step.revision, step.direction, &step.version_ops, resume)
+                    .instrument(span.clone())
                     .await
                     .map(|note| changes.extend(note))
             };
+            let duration = started.elapsed();
+            match &result {
+                Ok(()) => span.in_scope(|| tracing::info!(duration_ms = duration.as_millis() as u64, "revision applied")),
+                Err(e) => span.in_scope(|| tracing::warn!(duration_ms = duration.as_millis() as u64, error = %e, "revision failed")),
+            }
+            if result.is_ok() {
+                self.progress(&Progress::Done { index, total, revision: rev.id, direction, duration, message });
+            }
             if let Err(mut e) = result {
                 if whole {
                     let _ = conn.batch_within("ROLLBACK;", self.config.reply_timeout).await;
@@ -1034,7 +1188,7 @@ impl Migrator {
                 }
                 return Err(e);
             }
-            applied.push(AppliedStep { revision: rev.id.to_string(), direction: step.direction, duration: started.elapsed() });
+            applied.push(AppliedStep { revision: rev.id.to_string(), direction: step.direction, duration });
         }
         if whole {
             let commit = format!("{}COMMIT;", guard_check_sql(&guard));
@@ -1236,10 +1390,13 @@ impl Migrator {
                     continue;
                 }
             }
+            self.progress(&Progress::Statement { revision: r.id, index: next + 1, total: statements.len(), sql: text });
+            let span = tracing::info_span!("kiln.statement", revision = r.id, index = next + 1, total = statements.len());
+            let statement_started = Instant::now();
             let result = if s.kind.shares_transaction() {
-                conn.batch(&format!("{text}\n;\n{progress}")).await
+                conn.batch(&format!("{text}\n;\n{progress}")).instrument(span.clone()).await
             } else {
-                match conn.batch(text).await {
+                match conn.batch(text).instrument(span.clone()).await {
                     Ok(()) => {
                         conn.batch_within(&progress, self.config.reply_timeout).await.map_err(db("recording a statement's progress"))?;
                         Ok(())
@@ -1247,6 +1404,9 @@ impl Migrator {
                     Err(e) => Err(e),
                 }
             };
+            span.in_scope(|| {
+                tracing::debug!(duration_ms = statement_started.elapsed().as_millis() as u64, ok = result.is_ok(), "statement")
+            });
             if let Err(e) = result {
                 // Close a transaction the revision itself opened (its
                 // progress records go with it), then record the failure.

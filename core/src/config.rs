@@ -14,6 +14,8 @@
 //! # A stricter pattern for new and existing revision ids (a small regex
 //! # subset: literals, [classes], and {n}, {n,m}, ?, *, + quantifiers).
 //! revision_id_pattern = "[0-9a-f]{12}"
+//! # Only in a kiln.toml at a project's root: where the migrations are.
+//! # migrations = "db/migrations"
 //!
 //! # Lint levels ("allow", "warn" or "error"), by rule name; see
 //! # `kiln_core::lint::RULES` for every rule and its default.
@@ -42,6 +44,12 @@ pub struct Config {
     pub revision_id_pattern: Option<IdPattern>,
     /// Lint levels set under `[lints]`, overriding each rule's default.
     pub lints: Vec<(&'static str, Level)>,
+    /// `migrations = "db/migrations"`: where the migrations directory is,
+    /// relative to this file, for a `kiln.toml` at a project's root (the
+    /// `kiln` command looks for one from the current directory up, as
+    /// Alembic finds `alembic.ini`). The settings stay in the directory's
+    /// own `kiln.toml`, which the build reads.
+    pub migrations: Option<String>,
     /// Run the SQL lint pass (true unless a caller turns it off: `kiln
     /// revision` and `kiln merge` only need the graph, and the benchmark
     /// measures validation without it). Not a `kiln.toml` key: a project
@@ -51,7 +59,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { allow_multiple_heads: false, allow_multiple_bases: false, revision_id_pattern: None, lints: Vec::new(), lint: true }
+        Config {
+            allow_multiple_heads: false,
+            allow_multiple_bases: false,
+            revision_id_pattern: None,
+            lints: Vec::new(),
+            migrations: None,
+            lint: true,
+        }
     }
 }
 
@@ -144,11 +159,12 @@ impl Config {
                 "allow_multiple_heads" => parse_bool(value).map(|b| config.allow_multiple_heads = b),
                 "allow_multiple_bases" => parse_bool(value).map(|b| config.allow_multiple_bases = b),
                 "revision_id_pattern" => parse_string(value).and_then(|s| IdPattern::new(&s)).map(|p| config.revision_id_pattern = Some(p)),
+                "migrations" => parse_string(value).map(|s| config.migrations = Some(s)),
                 _ => {
                     errors.push(
                         Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml"))
                             .at(file, span)
-                            .with_help("known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`"),
+                            .with_help("known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`, `migrations`"),
                     );
                     continue;
                 }

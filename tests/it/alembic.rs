@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::pg::{client, cluster, fresh_db, versions};
 
-static REFERENCE: kiln::Migrations = kiln::include_migrations!();
+use kartograph::MIGRATIONS as REFERENCE;
 
 /// A Python path where `import alembic, psycopg2` works.
 fn python_path() -> PathBuf {

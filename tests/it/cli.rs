@@ -464,3 +464,157 @@ fn an_open_transaction_that_read_kilns_tables_does_not_block_a_run() {
     reader.batch_execute("COMMIT").unwrap();
     assert_eq!(versions(&mut reader), ["f0e1d2c3b4a5"]);
 }
+
+fn kiln_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).current_dir(dir).env_remove("DATABASE_URL").output().unwrap()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_stock_binary_only_touches_what_it_is_pointed_at() {
+    // Nothing asked: the usage, exit 2, and no cluster, no database.
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln")).env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("usage: kiln") && stdout(&out).is_empty(), "{}", stderr(&out));
+    // A user's binary over its own set does the same.
+    static SET: kiln::Migrations = kiln::embed_migrations!("tests/ui/fixtures/valid");
+    assert_eq!(kiln::cli::run(SET, Vec::<String>::new()), 2);
+
+    // No migrations directory: refused, saying how to name one.
+    let empty = scratch("empty");
+    let out = kiln_in(&empty, &["heads"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no migrations directory here") && stderr(&out).contains("kiln init"), "{}", stderr(&out));
+
+    // ./migrations by default, or the directory a kiln.toml from here up names.
+    let project = scratch("project");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/fixtures/valid");
+    std::fs::create_dir_all(project.join("db/migrations")).unwrap();
+    for e in std::fs::read_dir(&fixtures).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, project.join("db/migrations").join(p.file_name().unwrap())).unwrap();
+    }
+    let heads_here = stdout(&kiln_in(&project.join("db"), &["heads"]));
+    std::fs::write(project.join("kiln.toml"), "# where the migrations are\nmigrations = \"db/migrations\"\n").unwrap();
+    std::fs::create_dir_all(project.join("src/deep")).unwrap();
+    let out = kiln_in(&project.join("src/deep"), &["heads"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!heads_here.is_empty() && stdout(&out) == heads_here, "{} vs {heads_here}", stdout(&out));
+    // Inside the migrations directory itself (its own kiln.toml, or none above).
+    std::fs::write(project.join("db/migrations/kiln.toml"), "allow_multiple_heads = false\n").unwrap();
+    assert_eq!(stdout(&kiln_in(&project.join("db/migrations"), &["heads"])), heads_here);
+    // A root kiln.toml pointing nowhere says so.
+    std::fs::write(project.join("kiln.toml"), "migrations = \"nowhere\"\n").unwrap();
+    let out = kiln_in(&project.join("src"), &["heads"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("which is not a directory"), "{}", stderr(&out));
+
+    // `kiln init` creates ./migrations with a kiln.toml the build accepts, and never overwrites.
+    let fresh = scratch("init");
+    let out = kiln_in(&fresh, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(fresh.join("migrations/kiln.toml").is_file());
+    let out = kiln_in(&fresh, &["revision", "-m", "create workspaces table"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = std::fs::read_dir(fresh.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "sql"))
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text
+        .replace(
+            "-- kiln:upgrade\n",
+            "-- kiln:upgrade\nCREATE TABLE workspaces (id VARCHAR(26) NOT NULL, CONSTRAINT pk_workspaces PRIMARY KEY (id));\n",
+        )
+        .replace("-- kiln:downgrade\n", "-- kiln:downgrade\nDROP TABLE workspaces;\n");
+    std::fs::write(&file, text).unwrap();
+    let out = kiln_in(&fresh, &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let out = kiln_in(&fresh, &["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+}
+
+#[test]
+fn exit_codes_tell_ok_error_usage_pending_and_needs_a_person_apart() {
+    let project = scratch("exit-codes");
+    let dir = project.join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    let url = fresh_db();
+    let code = |args: &[&str]| {
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        let out = kiln_in(&project, &all);
+        (out.status.code().unwrap(), stderr(&out))
+    };
+    assert_eq!(code(&["frobnicate"]).0, kiln::cli::EXIT_USAGE);
+    assert_eq!(kiln_in(&project, &[]).status.code(), Some(kiln::cli::EXIT_USAGE));
+    assert_eq!(code(&["check"]).0, kiln::cli::EXIT_PENDING);
+    assert_eq!(code(&["upgrade", "head"]).0, kiln::cli::EXIT_OK);
+    assert_eq!(code(&["check"]).0, kiln::cli::EXIT_OK);
+    let refused = kiln_in(&project, &["--database-url", "postgres://kiln@127.0.0.1:1/none", "check"]);
+    assert_eq!(refused.status.code(), Some(kiln::cli::EXIT_ERROR));
+
+    // An applied revision edited since: a person decides (restore, or accept-checksum).
+    let file = dir.join("3c4d5e6f7a8b_create_teams_table.sql");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, original.replacen("CREATE TABLE teams", "CREATE TABLE  teams", 1)).unwrap();
+    let (c, err) = code(&["upgrade", "head"]);
+    assert_eq!(c, kiln::cli::EXIT_NEEDS_PERSON, "{err}");
+    assert!(err.contains("accept-checksum"), "{err}");
+    assert_eq!(code(&["check"]).0, kiln::cli::EXIT_NEEDS_PERSON);
+    std::fs::write(&file, original).unwrap();
+
+    // A newer release migrated the database: not ready, unless this one accepts it (a rollback).
+    client(&url).batch_execute("UPDATE alembic_version SET version_num = 'ffffffffffff'").unwrap();
+    let (c, err) = code(&["check"]);
+    assert_eq!(c, kiln::cli::EXIT_NEEDS_PERSON, "{err}");
+    assert!(err.contains("--allow-unknown"), "{err}");
+    assert_eq!(code(&["--allow-unknown", "check"]).0, kiln::cli::EXIT_OK);
+    assert_eq!(code(&["--allow-unknown", "upgrade", "heads"]).0, kiln::cli::EXIT_OK);
+    assert_eq!(code(&["upgrade", "heads"]).0, kiln::cli::EXIT_NEEDS_PERSON);
+}
+
+#[test]
+fn each_revision_is_printed_as_it_commits_and_a_long_one_says_how_long_it_has_run() {
+    use std::io::BufRead;
+    let dir = scratch("streaming");
+    for (id, revises, up) in [("aaaa00000001", vec![], "SELECT 1;"), ("bbbb00000002", vec!["aaaa00000001"], "SELECT pg_sleep(11);")] {
+        let (name, text) = crate::pg::revision(id, &revises, "", up, Some("SELECT 1;"));
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let url = fresh_db();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--database-url", &url, "upgrade", "head"])
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for line in stdout.lines() {
+        lines.push((started.elapsed(), line.unwrap()));
+    }
+    let out = child.wait_with_output().unwrap();
+    let total = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = lines.iter().find(|(_, l)| l.starts_with("[1/2] upgrade aaaa00000001 (")).expect("the first revision's line");
+    assert!(first.0 + std::time::Duration::from_secs(8) < total, "printed as it committed, not at the end: {lines:?} of {total:?}");
+    assert!(lines.iter().any(|(_, l)| l.starts_with("[2/2] upgrade bbbb00000002 (") && l.ends_with("Revision bbbb00000002")), "{lines:?}");
+    assert!(stderr(&out).contains("still running: upgrade bbbb00000002 (10 s)"), "{}", stderr(&out));
+}

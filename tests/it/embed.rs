@@ -7,7 +7,7 @@ use kiln::Migrations;
 
 static VALID: Migrations = kiln_macros::embed_migrations!("tests/ui/fixtures/valid");
 static REFERENCE_BY_MACRO: Migrations = kiln_macros::embed_migrations!("migrations");
-static REFERENCE_BY_BUILD_RS: Migrations = kiln::include_migrations!();
+use kartograph::MIGRATIONS as REFERENCE_BY_BUILD_RS;
 
 fn sql_files(dir: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))

@@ -11,6 +11,7 @@ mod oracle_pg;
 mod pg;
 mod props;
 mod reliability;
+mod routes;
 mod runtime;
 mod safety;
 mod tidy;

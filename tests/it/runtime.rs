@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use crate::pg::{client, fresh_db, load, revision, tables, versions, write_dir};
 
-static REFERENCE: kiln::Migrations = kiln::include_migrations!();
+use kartograph::MIGRATIONS as REFERENCE;
 static VALID: kiln::Migrations = kiln_macros::embed_migrations!("tests/ui/fixtures/valid");
 
 fn history_rows(c: &mut postgres::Client) -> Vec<(String, String, String)> {
@@ -419,4 +419,56 @@ fn history_records_the_server_measured_duration_of_each_revision() {
     Migrator::new(load(&dir)).upgrade(&mut c, "head").unwrap();
     let ms: i64 = c.query_one("SELECT duration_ms FROM kiln_history WHERE revision = 'aaaa00000001'", &[]).unwrap().get(0);
     assert!((200..5000).contains(&ms), "{ms}");
+}
+
+/// A subscriber that keeps the name and fields of every span and event.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!(" {}={value:?}", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Recorder {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut f = Fields(format!("span {}", span.metadata().name()));
+        span.record(&mut f);
+        let mut all = self.0.lock().unwrap();
+        all.push(f.0);
+        tracing::span::Id::from_u64(all.len() as u64)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut f = Fields(format!("event {}", event.metadata().level()));
+        event.record(&mut f);
+        self.0.lock().unwrap().push(f.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_run_emits_tracing_spans_for_itself_the_lock_each_revision_and_each_statement() {
+    let url = fresh_db();
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let dispatch = tracing::Dispatch::from(recorder.clone());
+    tracing::dispatcher::with_default(&dispatch, || {
+        Migrator::new(REFERENCE).upgrade(&mut client(&url), "heads").unwrap();
+    });
+    let seen = recorder.0.lock().unwrap().clone();
+    let has = |want: &str| seen.iter().any(|l| l.contains(want));
+    assert!(has("span kiln.run command=\"upgrade\""), "{seen:#?}");
+    assert!(has("span kiln.lock"), "{seen:#?}");
+    assert!(has("span kiln.revision revision=\"1975ea83b712\" direction=\"upgrade\" index=1 total=7"), "{seen:#?}");
+    // b7e2d91c4a05 is non-transactional: its statements get spans of their own.
+    assert!(has("span kiln.statement revision=\"b7e2d91c4a05\" index=1"), "{seen:#?}");
+    assert_eq!(seen.iter().filter(|l| l.contains("message=revision applied") && l.contains("duration_ms=")).count(), 7, "{seen:#?}");
 }

@@ -7,7 +7,7 @@ use kiln::{Command, Error, Migrator, Resolution};
 
 use crate::pg::{client, fresh_db, revision, versions, write_dir};
 
-static REFERENCE: kiln::Migrations = kiln::include_migrations!();
+use kartograph::MIGRATIONS as REFERENCE;
 
 /// Loads a directory with the lint pass off, as a set the build did not
 /// check: the runtime's own defences must hold.
