@@ -424,6 +424,34 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable name for the kind of error (`--format json` prints it as
+    /// `code`): `plan`, `unknown-revisions`, `drift`, `interrupted`,
+    /// `transaction-ended`, `transaction-control`, `statement-failed`,
+    /// `irreversible`, `non-transactional-in-whole-mode`, `lock-timeout`,
+    /// `revision-failed`, `config`, `database`.
+    ///
+    /// ```
+    /// let e = kiln::Error::Config("empty table name".into());
+    /// assert_eq!(e.code(), "config");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Plan(_) => "plan",
+            Error::UnknownRevisions { .. } => "unknown-revisions",
+            Error::Drift(_) => "drift",
+            Error::Interrupted { .. } => "interrupted",
+            Error::TransactionEnded { .. } => "transaction-ended",
+            Error::TransactionControl { .. } => "transaction-control",
+            Error::StatementFailed { .. } => "statement-failed",
+            Error::Irreversible { .. } => "irreversible",
+            Error::NonTransactionalInWholeMode { .. } => "non-transactional-in-whole-mode",
+            Error::LockTimeout { .. } => "lock-timeout",
+            Error::RevisionFailed { .. } => "revision-failed",
+            Error::Config(_) => "config",
+            Error::Database { .. } => "database",
+        }
+    }
+
     /// True when the database's state needs a person's decision before
     /// anything runs (the CLI's exit code 4): a revision this binary does
     /// not know, an applied revision edited since, a non-transactional

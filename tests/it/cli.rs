@@ -45,7 +45,7 @@ fn graph_commands_print_alembic_style_and_json() {
     for bad in [&["upgrade", "--bogus"][..], &["upgrade"], &["frobnicate"]] {
         let usage = kiln(bad);
         assert_eq!(usage.status.code(), Some(2), "{bad:?}: {}", stderr(&usage));
-        assert!(stderr(&usage).contains("usage: kiln"));
+        assert!(stderr(&usage).contains("Usage: kiln"), "{}", stderr(&usage));
     }
 }
 
@@ -227,7 +227,7 @@ fn a_directory_given_at_run_time_goes_through_the_same_validation() {
     };
     assert!(kiln(&["--dir", d, "revision", "-m", "Add teams color", "--head", "eeee"]).status.success());
     fill("_add_teams_color.sql");
-    assert!(kiln(&["--dir", d, "revision", "-m", "Side branch", "--head", "dddd"]).status.success());
+    assert!(kiln(&["--dir", d, "revision", "-m", "Side branch", "--head", "dddd", "--splice"]).status.success());
     fill("_side_branch.sql");
     let heads = kiln(&["--dir", d, "heads"]);
     assert_eq!(heads.status.code(), Some(1), "two heads now: {}", stdout(&heads));
@@ -481,7 +481,7 @@ fn the_stock_binary_only_touches_what_it_is_pointed_at() {
     // Nothing asked: the usage, exit 2, and no cluster, no database.
     let out = Command::new(env!("CARGO_BIN_EXE_kiln")).env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("usage: kiln") && stdout(&out).is_empty(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Usage: kiln") && stdout(&out).is_empty(), "{}", stderr(&out));
     // A user's binary over its own set does the same.
     static SET: kiln::Migrations = kiln::embed_migrations!("tests/ui/fixtures/valid");
     assert_eq!(kiln::cli::run(SET, Vec::<String>::new()), 2);
@@ -581,8 +581,8 @@ fn exit_codes_tell_ok_error_usage_pending_and_needs_a_person_apart() {
     let (c, err) = code(&["check"]);
     assert_eq!(c, kiln::cli::EXIT_NEEDS_PERSON, "{err}");
     assert!(err.contains("--allow-unknown"), "{err}");
-    assert_eq!(code(&["--allow-unknown", "check"]).0, kiln::cli::EXIT_OK);
-    assert_eq!(code(&["--allow-unknown", "upgrade", "heads"]).0, kiln::cli::EXIT_OK);
+    assert_eq!(code(&["check", "--allow-unknown"]).0, kiln::cli::EXIT_OK);
+    assert_eq!(code(&["upgrade", "heads", "--allow-unknown"]).0, kiln::cli::EXIT_OK);
     assert_eq!(code(&["upgrade", "heads"]).0, kiln::cli::EXIT_NEEDS_PERSON);
 }
 
@@ -617,4 +617,109 @@ fn each_revision_is_printed_as_it_commits_and_a_long_one_says_how_long_it_has_ru
     assert!(first.0 + std::time::Duration::from_secs(8) < total, "printed as it committed, not at the end: {lines:?} of {total:?}");
     assert!(lines.iter().any(|(_, l)| l.starts_with("[2/2] upgrade bbbb00000002 (") && l.ends_with("Revision bbbb00000002")), "{lines:?}");
     assert!(stderr(&out).contains("still running: upgrade bbbb00000002 (10 s)"), "{}", stderr(&out));
+}
+
+#[test]
+fn each_command_has_its_own_help_and_usage_errors_are_short_with_a_suggestion() {
+    let help = kiln(&["upgrade", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = stdout(&help);
+    assert!(text.contains("Upgrade to a later revision") && text.contains("--sql") && !text.contains("--purge"), "{text}");
+    assert!(stdout(&kiln(&["stamp", "--help"])).contains("--purge"));
+    assert_ne!(stdout(&kiln(&["history", "--help"])), stdout(&kiln(&["heads", "--help"])));
+    let version = kiln(&["--version"]);
+    assert_eq!(stdout(&version).trim(), format!("kiln {}", env!("CARGO_PKG_VERSION")));
+
+    let typo = kiln(&["upgrad", "head"]);
+    assert_eq!(typo.status.code(), Some(2));
+    let err = stderr(&typo);
+    assert!(err.contains("'upgrade'") && err.lines().count() < 10, "{err}");
+    let flag = kiln(&["upgrade", "head", "--sqll"]);
+    assert!(stderr(&flag).contains("--sql"), "{}", stderr(&flag));
+    // An option of another command is refused, not ignored.
+    let other = kiln(&["upgrade", "head", "--purge", "-m", "x"]);
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    // Errors as JSON with --format json: one object with a code and a message.
+    let json: serde_json::Value = serde_json::from_slice(&kiln(&["--format", "json", "upgrade", "head", "--purge"]).stdout).unwrap();
+    assert_eq!(json["error"]["code"], "usage");
+    assert!(json["error"]["message"].as_str().unwrap().contains("--purge"), "{json}");
+    let out = kiln(&["--format", "json", "--database-url", "postgres://kart:s3cret@127.0.0.1:1/app", "current"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["error"]["message"].as_str().unwrap().contains("Connection refused") && !stdout(&out).contains("s3cret"), "{json}");
+    let url = fresh_db();
+    client(&url)
+        .batch_execute(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL); INSERT INTO alembic_version VALUES ('ffffffffffff')",
+        )
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&kiln(&["--format", "json", "--database-url", &url, "upgrade", "head"]).stdout).unwrap();
+    assert_eq!(json["error"]["code"], "unknown-revisions", "{json}");
+}
+
+#[test]
+fn alembic_authoring_options_and_verbose_listings() {
+    let project = scratch("authoring");
+    let dir = project.join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Three heads on purpose: two labelled branches and a second root.
+    std::fs::write(dir.join("kiln.toml"), "allow_multiple_heads = true\n").unwrap();
+    let d = dir.to_str().unwrap();
+    let fill = |id: &str, table: &str| {
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(id))
+            .unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let text = text
+            .replace(
+                "-- TODO: the upgrade SQL",
+                &format!("CREATE TABLE {table} (id VARCHAR(26) NOT NULL, CONSTRAINT pk_{table} PRIMARY KEY (id));"),
+            )
+            .replace("-- TODO: SQL that undoes the upgrade", &format!("DROP TABLE {table};"));
+        std::fs::write(&file, text).unwrap();
+    };
+    let ok = |args: &[&str]| {
+        let mut all = vec!["--dir", d];
+        all.extend_from_slice(args);
+        let out = kiln(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    ok(&["revision", "-m", "create workspaces", "--rev-id", "aaaa00000001", "--branch-label", "main"]);
+    fill("aaaa00000001", "workspaces");
+    ok(&["revision", "-m", "create users", "--rev-id", "bbbb00000002"]);
+    fill("bbbb00000002", "users");
+    // An id that exists, or is not an id, is refused.
+    assert_eq!(kiln(&["--dir", d, "revision", "-m", "again", "--rev-id", "aaaa00000001"]).status.code(), Some(1));
+    assert_eq!(kiln(&["--dir", d, "revision", "-m", "bad", "--rev-id", "no-dashes"]).status.code(), Some(1));
+    // A non-head parent needs --splice; a second root needs a branch label.
+    let refused = kiln(&["--dir", d, "revision", "-m", "side", "--head", "aaaa00000001"]);
+    assert!(stderr(&refused).contains("--splice"), "{}", stderr(&refused));
+    ok(&["revision", "-m", "side", "--head", "aaaa00000001", "--splice", "--branch-label", "side", "--rev-id", "cccc00000003"]);
+    fill("cccc00000003", "teams");
+    let refused = kiln(&["--dir", d, "revision", "-m", "root", "--head", "base"]);
+    assert!(stderr(&refused).contains("--branch-label"), "{}", stderr(&refused));
+    ok(&["revision", "-m", "audit root", "--head", "base", "--branch-label", "audit", "--rev-id", "dddd00000004"]);
+    fill("dddd00000004", "audit_events");
+    ok(&["revision", "-m", "needs audit", "--head", "bbbb00000002", "--depends-on", "dddd00000004", "--rev-id", "eeee00000005"]);
+    fill("eeee00000005", "api_keys");
+    let heads = ok(&["heads"]);
+    assert_eq!(heads.lines().count(), 3, "{heads}");
+    // dddd00000004 is a head, but eeee00000005 depends on it.
+    let resolved = ok(&["heads", "--resolve-dependencies"]);
+    assert_eq!(resolved.lines().count(), 2, "{resolved}");
+    assert!(!resolved.contains("-> dddd00000004"), "{resolved}");
+    let verbose = ok(&["history", "-v"]);
+    assert!(verbose.contains("Rev: eeee00000005 (head)") && verbose.contains("Also depends on: dddd00000004"), "{verbose}");
+    assert!(verbose.contains("Branches into: bbbb00000002, cccc00000003"), "{verbose}");
+    assert!(ok(&["check"]).contains("5 revision(s) checked, 0 warning(s)"));
+
+    let url = fresh_db();
+    let quiet = ok(&["--database-url", &url, "-q", "upgrade", "heads"]);
+    assert!(quiet.is_empty(), "{quiet}");
+    let current = ok(&["--database-url", &url, "current", "-v"]);
+    assert!(current.contains("Rev: cccc00000003 (head)") && current.contains("Path: "), "{current}");
 }

@@ -1,0 +1,133 @@
+//! Commands that write files: revision, merge, init.
+
+use std::fmt::Write as _;
+
+use crate::cli::args::Args;
+
+/// `kiln init [<dir>]`: a new migrations directory with a commented `kiln.toml`.
+pub(crate) fn init(args: &Args) -> Result<i32, String> {
+    let dir = args.positional.first().cloned().or_else(|| args.dir.clone()).unwrap_or_else(|| "migrations".into());
+    let path = std::path::Path::new(&dir);
+    if path.exists() && std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(format!("`{dir}` already exists and is not empty: kiln init only creates a new directory"));
+    }
+    std::fs::create_dir_all(path).map_err(|e| format!("cannot create `{dir}`: {e}"))?;
+    std::fs::write(path.join(kiln_core::config::CONFIG_FILE), INIT_CONFIG).map_err(|e| format!("cannot write `{dir}/kiln.toml`: {e}"))?;
+    println!("created {dir}/ and {dir}/kiln.toml; next: kiln --dir {dir} revision -m \"create first table\"");
+    Ok(0)
+}
+
+pub(crate) const INIT_CONFIG: &str = "\
+# kiln settings for this migrations directory, read by the build script,
+# embed_migrations! and the kiln command alike. Every key is optional.
+
+# Several heads are normally an accident; allow them for good:
+# allow_multiple_heads = false
+# Several bases too, unless each carries a branch label:
+# allow_multiple_bases = false
+# A stricter pattern for revision ids:
+# revision_id_pattern = \"[0-9a-f]{12}\"
+
+# Lint levels (\"allow\", \"warn\" or \"error\") by rule name:
+[lints]
+# drop-column-or-table = \"error\"
+";
+
+/// A new 12-hex-digit revision id, Alembic's form.
+pub fn new_revision_id() -> String {
+    format!("{:012x}", crate::tables::random_bits() as u64 & 0xffff_ffff_ffff)
+}
+
+pub(crate) fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
+    let dir = args.dir.clone().unwrap_or_else(|| "migrations".into());
+    let message = args.message.clone().ok_or("`-m <message>` is required")?;
+    // Several heads are what `merge` is for, and `revision --head` may start a branch.
+    let bases_allowed = std::cell::Cell::new(false);
+    let set = kiln_core::validate::load_dir_with(std::path::Path::new(&dir), &dir, |c| {
+        bases_allowed.set(c.allow_multiple_bases);
+        c.allow_multiple_heads = true;
+        c.allow_multiple_bases = true;
+        c.lint = false;
+    })
+    .map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
+    let g = &set.graph;
+    let parents: Vec<String> = if command == "merge" {
+        let wanted: Vec<String> = if args.positional.is_empty() || args.positional == ["heads"] {
+            g.heads().iter().map(|&h| g.id(h).to_string()).collect()
+        } else {
+            args.positional.clone()
+        };
+        let mut ids = Vec::new();
+        for w in wanted {
+            for r in g.resolve(&w).map_err(|e| e.to_string())? {
+                ids.push(g.id(r).to_string());
+            }
+        }
+        if ids.len() < 2 {
+            return Err("a merge needs at least two revisions".into());
+        }
+        ids
+    } else {
+        let head = args.head.clone().unwrap_or_else(|| "head".into());
+        if head == "base" {
+            // A new root: a second base is only valid with a branch label.
+            if !g.is_empty() && args.branch_label.is_none() {
+                return Err("a revision on `base` starts a second root: give it a name with --branch-label <label>".into());
+            }
+            let unlabelled: Vec<&str> =
+                (0..g.len()).filter(|&r| g.parents(r).is_empty() && g.branch_labels(r).next().is_none()).map(|r| g.id(r)).collect();
+            if !bases_allowed.get() && !unlabelled.is_empty() {
+                return Err(format!(
+                    "the build accepts several roots only when each has a branch label, and {} has none: \
+                     add `-- Branch Labels: <label>` to its header, or set `allow_multiple_bases = true` in kiln.toml",
+                    unlabelled.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Vec::new()
+        } else {
+            let parents: Vec<usize> = g.resolve(&head).map_err(|e| e.to_string())?;
+            if let Some(&p) = parents.iter().find(|p| !g.heads().contains(p)) {
+                if !args.splice {
+                    return Err(format!(
+                        "revision `{}` is not a head: pass --splice to start a new branch from it (give the branch a name with --branch-label)",
+                        g.id(p)
+                    ));
+                }
+            }
+            parents.iter().map(|&r| g.id(r).to_string()).collect()
+        }
+    };
+    let id = match &args.rev_id {
+        Some(id) => {
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!("--rev-id `{id}` is not a revision id: 1 to 32 letters, digits or `_`"));
+            }
+            if g.index_of(id).is_some() {
+                return Err(format!("--rev-id `{id}`: a revision with this id already exists"));
+            }
+            id.clone()
+        }
+        None => new_revision_id(),
+    };
+    let slug = kiln_core::parse::slugify(&message);
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
+    let mut text = format!("-- {message}\n--\n-- Revision ID: {id}\n-- Revises: {}\n-- Create Date: {now}\n", parents.join(", "));
+    if let Some(l) = &args.branch_label {
+        let _ = writeln!(text, "-- Branch Labels: {l}");
+    }
+    if !args.depends_on.is_empty() {
+        let _ = writeln!(text, "-- Depends On: {}", args.depends_on.join(", "));
+    }
+    if args.non_transactional {
+        text.push_str("-- Transactional: false\n");
+    }
+    if command == "merge" {
+        text.push_str("\n-- kiln:upgrade\n\n-- kiln:downgrade\n");
+    } else {
+        text.push_str("\n-- kiln:upgrade\n-- TODO: the upgrade SQL\n\n-- kiln:downgrade\n-- TODO: SQL that undoes the upgrade\n");
+    }
+    let path = std::path::Path::new(&dir).join(format!("{id}_{slug}.sql"));
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("Generating {} ... done", path.display());
+    Ok(0)
+}

@@ -1,0 +1,6 @@
+//! One module per command group.
+
+pub(super) mod author;
+pub(super) mod inspect;
+pub(super) mod lint;
+pub(super) mod migrate;

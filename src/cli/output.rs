@@ -1,0 +1,144 @@
+//! What the CLI prints: outcomes, revision lines in Alembic's form, live
+//! progress, and JSON.
+
+use std::time::Duration;
+
+use kiln_core::Direction;
+
+use crate::migrator::{Migrator, Outcome};
+use crate::offline::{json_list, json_string};
+
+/// One error as JSON: `{"error":{"code":...,"message":...}}`.
+pub(super) fn error_json(code: &str, message: &str) -> String {
+    format!("{{\"error\":{{\"code\":{},\"message\":{}}}}}", json_string(code), json_string(message))
+}
+
+/// Live output while a command runs: each revision's line as it commits
+/// (stdout), the lock holder when waiting for it, and every 10 s the
+/// elapsed time of a revision or statement still running (stderr). With
+/// `--format json` only the last two, so stdout stays one JSON document.
+pub(crate) struct Streaming {
+    json: bool,
+    quiet: bool,
+    running: std::sync::Arc<std::sync::Mutex<Option<(String, std::time::Instant)>>>,
+}
+
+impl Streaming {
+    /// `no_lines`: no per-revision lines on stdout (JSON or quiet); `quiet`: nothing on stderr either.
+    pub(crate) fn new(no_lines: bool, quiet: bool) -> Self {
+        Streaming { json: no_lines, quiet, running: Default::default() }
+    }
+
+    pub(crate) fn migrator(&self, migrator: &Migrator) -> Migrator {
+        let (json, quiet, running) = (self.json, self.quiet, self.running.clone());
+        let mut config = migrator.config().clone();
+        config.on_progress = Some(std::sync::Arc::new(move |p: &crate::Progress<'_>| {
+            let now = std::time::Instant::now();
+            let set = |label: String| *running.lock().unwrap_or_else(|e| e.into_inner()) = Some((label, now));
+            match p {
+                crate::Progress::LockWait { .. } if !quiet => eprintln!("{p}"),
+                crate::Progress::LockWait { .. } => {}
+                crate::Progress::Started { revision, direction, .. } => set(format!("{} {revision}", direction.as_str())),
+                crate::Progress::Statement { revision, index, total, .. } => set(format!("{revision}, statement {index} of {total}")),
+                crate::Progress::Done { .. } => {
+                    *running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    if !json {
+                        println!("{p}");
+                    }
+                }
+            }
+        }));
+        Migrator::with_config(*migrator.migrations(), config)
+    }
+
+    /// Says every 10 s what is still running (runs on the session's runtime
+    /// while the command waits for the server).
+    pub(crate) fn ticker(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (running, quiet) = (self.running.clone(), self.quiet);
+        async move {
+            if quiet {
+                return;
+            }
+            let mut last_said = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = running.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let Some((label, since)) = now else { continue };
+                let secs = since.elapsed().as_secs();
+                if secs >= 10 && secs / 10 != last_said {
+                    last_said = secs / 10;
+                    eprintln!("  still running: {label} ({secs} s)");
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn print_outcome(migrator: &Migrator, o: &Outcome, json: bool, streamed: bool) {
+    if json {
+        let steps: Vec<String> = o
+            .applied
+            .iter()
+            .map(|s| {
+                format!(
+                    "{{\"direction\":\"{}\",\"revision\":{},\"ms\":{}}}",
+                    if s.direction == Direction::Up { "up" } else { "down" },
+                    json_string(&s.revision),
+                    s.duration.as_millis()
+                )
+            })
+            .collect();
+        println!(
+            "{{\"before\":{},\"after\":{},\"applied\":[{}],\"warnings\":{},\"changes\":{}}}",
+            json_list(&o.before),
+            json_list(&o.after),
+            steps.join(","),
+            json_list(&o.warnings),
+            json_list(&o.changes)
+        );
+        return;
+    }
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
+    }
+    for c in &o.changes {
+        println!("{c}");
+    }
+    if !streamed {
+        for s in &o.applied {
+            let rev = migrator.migrations().get(&s.revision);
+            let msg = rev.map_or("", |r| r.message);
+            let verb = s.direction.as_str();
+            println!("{verb:>9} {} ({:>7.1} ms) {msg}", s.revision, s.duration.as_secs_f64() * 1e3);
+        }
+    }
+    if o.applied.is_empty() && o.before == o.after {
+        println!("nothing to do: the database is at {}", if o.after.is_empty() { "base".into() } else { o.after.join(", ") });
+    } else {
+        println!("now at {}", if o.after.is_empty() { "base".into() } else { o.after.join(", ") });
+    }
+}
+
+/// `<parents> -> <id> (head), message`, as `alembic history` prints.
+pub(crate) fn describe(migrator: &Migrator, id: &str, with_marks: bool) -> String {
+    let g = migrator.graph();
+    let Some(i) = g.index_of(id) else { return format!("{id} (unknown to this binary)") };
+    let rev = migrator.migrations().at(i);
+    let mut marks = Vec::new();
+    if with_marks {
+        if g.heads().contains(&i) {
+            marks.push("head");
+        }
+        if g.is_branch_point(i) {
+            marks.push("branchpoint");
+        }
+        if g.is_merge_point(i) {
+            marks.push("mergepoint");
+        }
+    }
+    let labels: Vec<&str> = g.branch_labels(i).collect();
+    let label = if labels.is_empty() { String::new() } else { format!(" ({})", labels.join(", ")) };
+    let marks = if marks.is_empty() { String::new() } else { format!(" ({})", marks.join(", ")) };
+    let parents = if rev.down_revisions.is_empty() { "<base>".to_string() } else { rev.down_revisions.join(", ") };
+    format!("{parents} -> {id}{label}{marks}, {}", rev.message)
+}
