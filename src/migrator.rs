@@ -131,8 +131,22 @@ impl fmt::Display for Progress<'_> {
     }
 }
 
-/// Settings of a [`Migrator`].
+/// Settings of a [`Migrator`]: `Config::default()` and the `with_*`
+/// builders (the struct is `#[non_exhaustive]`, so a new setting is never a
+/// breaking change).
+///
+/// ```
+/// use std::time::Duration;
+/// let config = kiln::Config::default()
+///     .with_lock_wait(Duration::from_secs(60))
+///     .with_statement_timeout(Some(Duration::from_secs(600)))
+///     .with_allow_unknown_revisions(true);
+/// assert_eq!(config.lock_wait, Duration::from_secs(60));
+/// let migrator = kiln::Migrator::with_config(kiln::Migrations::__new(&[], &[], "migrations", ""), config);
+/// # let _ = migrator;
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Where the version and history tables live.
     pub tables: Tables,
@@ -179,6 +193,68 @@ impl fmt::Debug for Config {
             .field("applied_by", &self.applied_by)
             .field("on_progress", &self.on_progress.as_ref().map(|_| "Fn"))
             .finish()
+    }
+}
+
+impl Config {
+    /// Where the version and history tables live.
+    pub fn with_tables(mut self, tables: Tables) -> Self {
+        self.tables = tables;
+        self
+    }
+
+    /// Per-revision transactions (default) or one for the whole run.
+    pub fn with_transaction_mode(mut self, mode: TransactionMode) -> Self {
+        self.transaction_mode = mode;
+        self
+    }
+
+    /// How long to wait for another runner's advisory lock (default 300 s).
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// `lock_timeout` for migration statements.
+    pub fn with_lock_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// `statement_timeout` for migration statements.
+    pub fn with_statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// The bound on each of kiln's own queries (see [`Config::reply_timeout`]).
+    pub fn with_reply_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.reply_timeout = timeout;
+        self
+    }
+
+    /// What an edited applied revision does: fail (default) or warn.
+    pub fn with_drift(mut self, drift: DriftPolicy) -> Self {
+        self.drift = drift;
+        self
+    }
+
+    /// Accept a database at a revision this binary does not know (rollbacks).
+    pub fn with_allow_unknown_revisions(mut self, allow: bool) -> Self {
+        self.allow_unknown_revisions = allow;
+        self
+    }
+
+    /// What the history records as the applying binary.
+    pub fn with_applied_by(mut self, applied_by: impl Into<String>) -> Self {
+        self.applied_by = applied_by.into();
+        self
+    }
+
+    /// Called with each [`Progress`] event as it happens.
+    pub fn with_on_progress(mut self, f: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(std::sync::Arc::new(f));
+        self
     }
 }
 
@@ -1096,7 +1172,7 @@ impl Migrator {
                 let plan = self.graph().plan_downgrade(&state.heads, target)?;
                 self.apply(conn, &state, plan, warnings).await
             }
-            Command::Stamp { target, purge } => self.stamp(conn, &state, target, *purge).await,
+            Command::Stamp { target, purge } => self.stamp_locked(conn, &state, target, *purge).await,
             Command::AcceptChecksums(revisions) => self.accept_checksums(conn, &state, revisions).await,
             Command::ResolveInterrupted { revision, action } => self.resolve(conn, &state, revision.as_deref(), *action).await,
         }
@@ -1594,7 +1670,7 @@ impl Migrator {
         Ok(Outcome { before: state.heads.clone(), after: state.heads.clone(), changes, ..Outcome::default() })
     }
 
-    async fn stamp<C: Conn>(&self, conn: &mut C, state: &State, target: &str, purge: bool) -> Result<Outcome, Error> {
+    async fn stamp_locked<C: Conn>(&self, conn: &mut C, state: &State, target: &str, purge: bool) -> Result<Outcome, Error> {
         let before = state.heads.clone();
         let (after, stamp_sql) = self.stamp_sql(&before, target, purge)?;
         let t = &self.config.tables;

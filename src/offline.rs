@@ -153,7 +153,7 @@ impl Migrator {
 }
 
 /// A JSON string literal.
-pub fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -174,7 +174,7 @@ pub fn json_string(s: &str) -> String {
 }
 
 /// A JSON array of strings.
-pub fn json_list<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn json_list<S: AsRef<str>>(items: &[S]) -> String {
     format!("[{}]", items.iter().map(|s| json_string(s.as_ref())).collect::<Vec<_>>().join(","))
 }
 

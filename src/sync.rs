@@ -69,6 +69,20 @@ impl Migrator {
         block_on(self.execute(&mut SyncConn(client), command))
     }
 
+    /// The startup call: `upgrade heads`, every branch to its head. `heads`
+    /// rather than `head`: `head` is ambiguous (an error) as soon as the
+    /// history has several heads, such as labelled branches.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations", "");
+    /// let mut client = postgres::Client::connect("host=localhost user=app", postgres::NoTls)?;
+    /// kiln::Migrator::new(MIGRATIONS).migrate(&mut client)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn migrate(&self, client: &mut postgres::Client) -> Result<Outcome, Error> {
+        self.upgrade(client, "heads")
+    }
+
     /// `upgrade <target>` (`head`, `heads`, a revision, `+N`, `label@head`, ...).
     pub fn upgrade(&self, client: &mut postgres::Client, target: &str) -> Result<Outcome, Error> {
         self.run(client, &Command::Upgrade(target.to_string()))
@@ -77,6 +91,12 @@ impl Migrator {
     /// `downgrade <target>` (`-N`, a revision, `base`, ...).
     pub fn downgrade(&self, client: &mut postgres::Client, target: &str) -> Result<Outcome, Error> {
         self.run(client, &Command::Downgrade(target.to_string()))
+    }
+
+    /// `stamp <target>`: set the version table without running SQL (with
+    /// `purge`, emptied first).
+    pub fn stamp(&self, client: &mut postgres::Client, target: &str, purge: bool) -> Result<Outcome, Error> {
+        self.run(client, &Command::Stamp { target: target.to_string(), purge })
     }
 
     /// The version table's rows.

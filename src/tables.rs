@@ -28,8 +28,15 @@ pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Where kiln keeps its state.
+/// Where kiln keeps its state: `Tables::default()` and the `with_*`
+/// builders (`#[non_exhaustive]`).
+///
+/// ```
+/// let tables = kiln::Tables::default().with_schema("ops").with_version_table("alembic_version");
+/// assert_eq!(tables.version(), r#""ops"."alembic_version""#);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tables {
     /// Schema of both tables; `None` uses the connection's `search_path`.
     pub schema: Option<String>,
@@ -41,6 +48,32 @@ pub struct Tables {
     /// applied, so an idle start compares one short row instead of reading
     /// the history.
     pub state_table: String,
+}
+
+impl Tables {
+    /// The schema of kiln's tables (default: the connection's `search_path`).
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The version table's name (default `alembic_version`).
+    pub fn with_version_table(mut self, name: impl Into<String>) -> Self {
+        self.version_table = name.into();
+        self
+    }
+
+    /// The history table's name (default `kiln_history`).
+    pub fn with_history_table(mut self, name: impl Into<String>) -> Self {
+        self.history_table = name.into();
+        self
+    }
+
+    /// The state table's name (default `kiln_state`).
+    pub fn with_state_table(mut self, name: impl Into<String>) -> Self {
+        self.state_table = name.into();
+        self
+    }
 }
 
 impl Default for Tables {

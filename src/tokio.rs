@@ -110,6 +110,18 @@ impl Migrator {
         self.execute(&mut AsyncConn::new(client), command).await
     }
 
+    /// The startup call: `upgrade heads` (see `Migrator::migrate`).
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations", "");
+    /// # async fn f(client: &tokio_postgres::Client) -> Result<(), kiln::Error> {
+    /// kiln::Migrator::new(MIGRATIONS).migrate_async(client).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn migrate_async(&self, client: &tokio_postgres::Client) -> Result<Outcome, Error> {
+        self.upgrade_async(client, "heads").await
+    }
+
     /// `upgrade <target>`.
     pub async fn upgrade_async(&self, client: &tokio_postgres::Client, target: &str) -> Result<Outcome, Error> {
         self.run_async(client, &Command::Upgrade(target.to_string())).await
@@ -118,6 +130,16 @@ impl Migrator {
     /// `downgrade <target>`.
     pub async fn downgrade_async(&self, client: &tokio_postgres::Client, target: &str) -> Result<Outcome, Error> {
         self.run_async(client, &Command::Downgrade(target.to_string())).await
+    }
+
+    /// `stamp <target>`: set the version table without running SQL.
+    pub async fn stamp_async(&self, client: &tokio_postgres::Client, target: &str, purge: bool) -> Result<Outcome, Error> {
+        self.run_async(client, &Command::Stamp { target: target.to_string(), purge }).await
+    }
+
+    /// The version table's rows.
+    pub async fn current_async(&self, client: &tokio_postgres::Client) -> Result<Vec<String>, Error> {
+        self.current_heads(&mut AsyncConn::new(client)).await
     }
 
     /// True when the database is at the graph's heads.

@@ -145,6 +145,35 @@ pub enum PlanError {
     },
 }
 
+/// Revisions are named by their position in load order (file names sorted),
+/// the index `Graph::build` was given them in; `kiln_core::validate` turns
+/// these into diagnostics that name the files.
+///
+/// ```
+/// let e = kiln_core::graph::GraphError::Cycle { revisions: vec![0, 2] };
+/// assert_eq!(e.to_string(), "revisions #0, #2 form a cycle");
+/// ```
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let via = |dependency: &bool| if *dependency { "depends on" } else { "revises" };
+        match self {
+            GraphError::DuplicateId { id, first, second } => write!(f, "revisions #{first} and #{second} share the id `{id}`"),
+            GraphError::MissingRevision { revision, missing, dependency } => {
+                write!(f, "revision #{revision} {} `{missing}`, which does not exist", via(dependency))
+            }
+            GraphError::SelfLoop { revision, dependency } => write!(f, "revision #{revision} {} itself", via(dependency)),
+            GraphError::Cycle { revisions } => {
+                write!(f, "revisions {} form a cycle", revisions.iter().map(|r| format!("#{r}")).collect::<Vec<_>>().join(", "))
+            }
+            GraphError::DuplicateLabel { label, revision, existing } => {
+                write!(f, "revision #{revision} declares branch label `{label}`, already used by revision #{existing}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -9,7 +9,7 @@ use crate::redact::{password_of, redact_url, scrub};
 /// How long a connection attempt may take by default, handshake included.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The reply timeout the CLI gives kiln's own queries ([`Config::reply_timeout`]).
+/// The reply timeout the CLI gives kiln's own queries ([`crate::Config::reply_timeout`]).
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A connection made the way the CLI makes them, with the single-threaded

@@ -152,7 +152,7 @@ fn single_transaction_mode_rolls_back_the_whole_run() {
         ],
         None,
     );
-    let config = Config { transaction_mode: TransactionMode::Whole, ..Config::default() };
+    let config = Config::default().with_transaction_mode(TransactionMode::Whole);
     let m = Migrator::with_config(load(&dir), config);
     let mut c = client(&fresh_db());
     let err = m.upgrade(&mut c, "head").unwrap_err();
@@ -160,7 +160,7 @@ fn single_transaction_mode_rolls_back_the_whole_run() {
     assert_eq!(versions(&mut c), Vec::<String>::new());
     assert_eq!(tables(&mut c), ["alembic_version", "kiln_history", "kiln_state"]);
     // A non-transactional revision cannot be part of one transaction.
-    let m = Migrator::with_config(REFERENCE, Config { transaction_mode: TransactionMode::Whole, ..Config::default() });
+    let m = Migrator::with_config(REFERENCE, Config::default().with_transaction_mode(TransactionMode::Whole));
     let err = m.upgrade(&mut c, "head").unwrap_err();
     assert!(matches!(err, Error::NonTransactionalInWholeMode { .. }), "{err}");
 }
@@ -175,7 +175,7 @@ fn a_database_at_an_unknown_revision_is_refused_unless_accepted() {
     assert!(matches!(err, Error::UnknownRevisions { ref revisions } if revisions == &["ffffffffffff"]), "{err}");
     assert!(err.to_string().contains("does not know"), "{err}");
     assert!(matches!(m.check(&mut c), Err(Error::UnknownRevisions { .. })));
-    let lenient = Migrator::with_config(VALID, Config { allow_unknown_revisions: true, ..Config::default() });
+    let lenient = Migrator::with_config(VALID, Config::default().with_allow_unknown_revisions(true));
     let outcome = lenient.upgrade(&mut c, "head").unwrap();
     assert!(outcome.applied.is_empty() && !outcome.warnings.is_empty());
     assert_eq!(versions(&mut c), ["ffffffffffff"], "never a guess or a downgrade");
@@ -203,7 +203,7 @@ fn checksum_drift_is_an_error_until_accepted_and_line_endings_are_not_drift() {
     }
     assert!(err.to_string().contains("kiln accept-checksum"), "{err}");
     // The opt-out warns instead.
-    let warn = Migrator::with_config(load(&write_dir("drift-4", &edited, None)), Config { drift: DriftPolicy::Warn, ..Config::default() });
+    let warn = Migrator::with_config(load(&write_dir("drift-4", &edited, None)), Config::default().with_drift(DriftPolicy::Warn));
     assert!(!warn.upgrade(&mut c, "head").unwrap().warnings.is_empty());
     // Accepting the deliberate edit clears it.
     m.run(&mut c, &Command::AcceptChecksums(vec![])).unwrap();
@@ -340,7 +340,7 @@ fn an_idle_start_is_one_round_trip_and_no_lock() {
 #[test]
 fn a_held_advisory_lock_makes_a_runner_wait_then_give_up_without_blocking_in_postgres() {
     let url = fresh_db();
-    let m = Migrator::with_config(VALID, Config { lock_wait: std::time::Duration::from_millis(400), ..Config::default() });
+    let m = Migrator::with_config(VALID, Config::default().with_lock_wait(std::time::Duration::from_millis(400)));
     let mut holder = postgres::Config::from_str(&url).unwrap().application_name("the holder").connect(postgres::NoTls).unwrap();
     holder.query_one("SELECT pg_advisory_lock($1)", &[&m.config().tables.lock_key()]).unwrap();
     let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
@@ -367,7 +367,7 @@ fn lock_timeout_applies_to_migration_statements() {
     // Another session holds a lock on `users`; the next revision alters it.
     let mut blocker = client(&url);
     blocker.batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE;").unwrap();
-    let m = Migrator::with_config(VALID, Config { lock_timeout: Some(std::time::Duration::from_millis(200)), ..Config::default() });
+    let m = Migrator::with_config(VALID, Config::default().with_lock_timeout(Some(std::time::Duration::from_millis(200))));
     let err = m.upgrade(&mut c, "cccc00000003").unwrap_err();
     match &err {
         Error::RevisionFailed { source, .. } => assert_eq!(source.code.as_deref(), Some("55P03"), "{err}"),
@@ -471,4 +471,47 @@ fn a_run_emits_tracing_spans_for_itself_the_lock_each_revision_and_each_statemen
     // b7e2d91c4a05 is non-transactional: its statements get spans of their own.
     assert!(has("span kiln.statement revision=\"b7e2d91c4a05\" index=1"), "{seen:#?}");
     assert_eq!(seen.iter().filter(|l| l.contains("message=revision applied") && l.contains("duration_ms=")).count(), 7, "{seen:#?}");
+}
+
+/// What a pool hands out (deadpool-postgres' `Object`, bb8's and r2d2's
+/// `PooledConnection`): a guard that derefs to the driver's client.
+struct Pooled<C>(C);
+
+impl<C> std::ops::Deref for Pooled<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<C> std::ops::DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.0
+    }
+}
+
+#[test]
+fn a_pooled_connection_is_passed_as_it_is_and_both_drivers_offer_the_same_calls() {
+    let url = fresh_db();
+    let m = Migrator::new(REFERENCE);
+    // Sync: `&mut pooled` coerces to `&mut postgres::Client`.
+    let mut pooled = Pooled(client(&url));
+    m.upgrade(&mut pooled, "+2").unwrap();
+    assert_eq!(m.current(&mut pooled).unwrap(), ["7fbe65eaef1b"]);
+    m.stamp(&mut pooled, "1975ea83b712", false).unwrap();
+    assert_eq!(m.current(&mut pooled).unwrap(), ["1975ea83b712"]);
+    assert!(!m.check(&mut pooled).unwrap());
+    // Async: `&pooled` coerces to `&tokio_postgres::Client`.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let pooled = Pooled(c);
+        m.stamp_async(&pooled, "7fbe65eaef1b", true).await.unwrap();
+        assert_eq!(m.current_async(&pooled).await.unwrap(), ["7fbe65eaef1b"]);
+        m.upgrade_async(&pooled, "heads").await.unwrap();
+        assert!(m.check_async(&pooled).await.unwrap());
+        m.downgrade_async(&pooled, "7fbe65eaef1b").await.unwrap();
+        assert_eq!(m.current_async(&pooled).await.unwrap(), ["7fbe65eaef1b"]);
+    });
 }

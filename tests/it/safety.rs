@@ -293,13 +293,11 @@ fn a_downgrade_does_not_pass_a_half_applied_upgrade() {
 fn a_first_run_on_an_empty_database_writes_no_error_into_the_server_log() {
     // Table names of this test alone, so the shared cluster's log can be searched for them.
     let tag = format!("probe{}", std::process::id());
-    let tables = kiln::Tables {
-        version_table: format!("{tag}_versions"),
-        history_table: format!("{tag}_history"),
-        state_table: format!("{tag}_state"),
-        ..kiln::Tables::default()
-    };
-    let m = Migrator::with_config(REFERENCE, kiln::Config { tables, ..kiln::Config::default() });
+    let tables = kiln::Tables::default()
+        .with_version_table(format!("{tag}_versions"))
+        .with_history_table(format!("{tag}_history"))
+        .with_state_table(format!("{tag}_state"));
+    let m = Migrator::with_config(REFERENCE, kiln::Config::default().with_tables(tables));
     let mut c = client(&fresh_db());
     assert!(!m.check(&mut c).unwrap(), "a fresh database is not at head");
     assert!(m.current(&mut c).unwrap().is_empty());
@@ -378,10 +376,8 @@ fn a_run_an_older_kiln_left_without_progress_is_checked_statement_by_statement()
 
 #[test]
 fn a_statement_still_running_on_the_server_is_waited_for_never_raced() {
-    let m = Migrator::with_config(
-        resumable_set("still-running"),
-        kiln::Config { lock_wait: std::time::Duration::from_secs(1), ..kiln::Config::default() },
-    );
+    let m =
+        Migrator::with_config(resumable_set("still-running"), kiln::Config::default().with_lock_wait(std::time::Duration::from_secs(1)));
     let url = fresh_db();
     let mut c = client(&url);
     m.upgrade(&mut c, "aaaa00000001").unwrap();
