@@ -1,0 +1,35 @@
+//! Runs every shell command of `docs/deploying.md`, in order, with
+//! `kartograph` against a throwaway PostgreSQL: each must exit 0, or with
+//! the code its comment names (`exit 3`).
+
+use std::process::Command;
+
+#[test]
+fn the_deployment_guide_commands_run_as_written() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let guide = std::fs::read_to_string(root.join("docs/deploying.md")).unwrap();
+    let cluster = kiln::cluster::Cluster::start().unwrap();
+    let url = cluster.url("postgres");
+    let mut blocks = guide.split("```sh\n").skip(1);
+    let mut ran = 0;
+    while let Some(block) = blocks.next() {
+        let block = &block[..block.find("```").unwrap()];
+        for line in block.lines().filter(|l| !l.trim().is_empty()) {
+            let (command, comment) = line.split_once('#').unwrap_or((line, ""));
+            let want =
+                comment.split_whitespace().skip_while(|w| *w != "exit").nth(1).and_then(|c| c.trim_matches(',').parse().ok()).unwrap_or(0);
+            let words: Vec<&str> = command.split_whitespace().collect();
+            assert_eq!(words[0], "kartograph", "{line}");
+            let out = Command::new(env!("CARGO_BIN_EXE_kartograph")).args(&words[1..]).env("DATABASE_URL", &url).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(want),
+                "`{line}`:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 10, "the guide's commands were found ({ran})");
+}
