@@ -10,9 +10,8 @@ fn the_deployment_guide_commands_run_as_written() {
     let guide = std::fs::read_to_string(root.join("docs/deploying.md")).unwrap();
     let cluster = kiln::cluster::Cluster::start().unwrap();
     let url = cluster.url("postgres");
-    let mut blocks = guide.split("```sh\n").skip(1);
     let mut ran = 0;
-    while let Some(block) = blocks.next() {
+    for block in guide.split("```sh\n").skip(1) {
         let block = &block[..block.find("```").unwrap()];
         for line in block.lines().filter(|l| !l.trim().is_empty()) {
             let (command, comment) = line.split_once('#').unwrap_or((line, ""));
