@@ -24,8 +24,10 @@
 //! mixed-data-schema = "allow"
 //! ```
 //!
-//! The file is parsed strictly (a small TOML subset): unknown keys, a key given
-//! twice, or a value of the wrong type are errors reported like any other.
+//! The file is parsed strictly (the TOML a kiln.toml needs: booleans, strings,
+//! quoted and dotted keys, the `[lints]` table or `lints = { ... }` inline):
+//! unknown keys, a key given twice, or a value of the wrong type are errors
+//! reported like any other.
 
 use crate::diagnostic::{Diagnostic, FileId};
 use crate::lint::{self, Level};
@@ -120,57 +122,84 @@ impl Config {
             let value = value.trim();
             let value_start = line_start + lead + line.len() - value.len();
             let value_span = value_start..value_start + value.len();
-            let seen_key = if in_lints { format!("lints.{key}") } else { key.to_string() };
-            if seen.contains(&seen_key) {
-                errors.push(Diagnostic::error("config", format!("`{key}` is set twice")).at(file, span));
-                continue;
+            // One line may carry several settings: `lints = { a = "warn", b = "allow" }`
+            // (an inline table) or `lints.a = "warn"` (a dotted key).
+            let mut entries: Vec<(bool, String, &str, std::ops::Range<usize>)> = Vec::new();
+            let bare = unquote_key(key);
+            if !in_lints && bare == "lints" && value.starts_with('{') && value.ends_with('}') {
+                match inline_entries(&value[1..value.len() - 1]) {
+                    Ok(items) => {
+                        for (k, v, at) in items {
+                            let start = value_start + 1 + at;
+                            entries.push((true, unquote_key(k), v, start..start + v.len()));
+                        }
+                    }
+                    Err(message) => {
+                        errors.push(Diagnostic::error("config", format!("bad inline table for `lints`: {message}")).at(file, value_span));
+                        continue;
+                    }
+                }
+            } else if let Some(rest) = bare.strip_prefix("lints.").filter(|_| !in_lints) {
+                entries.push((true, unquote_key(rest), value, value_span.clone()));
+            } else {
+                entries.push((in_lints, bare, value, value_span.clone()));
             }
-            seen.push(seen_key);
-            if in_lints {
-                let Some(rule) = lint::rule(key) else {
-                    let names: Vec<&str> = lint::RULES.iter().map(|r| r.name).collect();
-                    errors.push(
-                        Diagnostic::error("config", format!("unknown lint rule `{key}` in kiln.toml"))
-                            .at(file, span)
-                            .with_help(format!("known rules: {}", names.join(", "))),
-                    );
+            for (in_lints, key, value, value_span) in entries {
+                let key = key.as_str();
+                let seen_key = if in_lints { format!("lints.{key}") } else { key.to_string() };
+                if seen.contains(&seen_key) {
+                    errors.push(Diagnostic::error("config", format!("`{key}` is set twice")).at(file, span.clone()));
                     continue;
-                };
-                match parse_string(value).ok().and_then(|v| Level::parse(&v)) {
-                    Some(level) if level != Level::Error && !rule.can_be_allowed() => errors.push(
-                        Diagnostic::error(
-                            "config",
-                            format!("`{key}` cannot be lowered: such a revision would lose or double work, or fail when it runs"),
-                        )
-                        .at(file, value_span)
-                        .with_help(
-                            "remove the line, and fix the revisions it reports (usually with `-- Transactional: false` in the header)",
+                }
+                seen.push(seen_key);
+                if in_lints {
+                    let Some(rule) = lint::rule(key) else {
+                        let names: Vec<&str> = lint::RULES.iter().map(|r| r.name).collect();
+                        errors.push(
+                            Diagnostic::error("config", format!("unknown lint rule `{key}` in kiln.toml"))
+                                .at(file, span.clone())
+                                .with_help(format!("known rules: {}", names.join(", "))),
+                        );
+                        continue;
+                    };
+                    match parse_string(value).ok().and_then(|v| Level::parse(&v)) {
+                        Some(level) if level != Level::Error && !rule.can_be_allowed() => errors.push(
+                            Diagnostic::error(
+                                "config",
+                                format!("`{key}` cannot be lowered: such a revision would lose or double work, or fail when it runs"),
+                            )
+                            .at(file, value_span)
+                            .with_help(
+                                "remove the line, and fix the revisions it reports (usually with `-- Transactional: false` in the header)",
+                            ),
                         ),
-                    ),
-                    Some(level) => config.lints.push((rule.name, level)),
-                    None => errors.push(
-                        Diagnostic::error("config", format!("bad level for `{key}`: expected \"allow\", \"warn\" or \"error\""))
-                            .at(file, value_span),
-                    ),
-                }
-                continue;
-            }
-            let result = match key {
-                "allow_multiple_heads" => parse_bool(value).map(|b| config.allow_multiple_heads = b),
-                "allow_multiple_bases" => parse_bool(value).map(|b| config.allow_multiple_bases = b),
-                "revision_id_pattern" => parse_string(value).and_then(|s| IdPattern::new(&s)).map(|p| config.revision_id_pattern = Some(p)),
-                "migrations" => parse_string(value).map(|s| config.migrations = Some(s)),
-                _ => {
-                    errors.push(
-                        Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml"))
-                            .at(file, span)
-                            .with_help("known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`, `migrations`"),
-                    );
+                        Some(level) => config.lints.push((rule.name, level)),
+                        None => errors.push(
+                            Diagnostic::error("config", format!("bad level for `{key}`: expected \"allow\", \"warn\" or \"error\""))
+                                .at(file, value_span),
+                        ),
+                    }
                     continue;
                 }
-            };
-            if let Err(message) = result {
-                errors.push(Diagnostic::error("config", format!("bad value for `{key}`: {message}")).at(file, value_span));
+                let result = match key {
+                    "allow_multiple_heads" => parse_bool(value).map(|b| config.allow_multiple_heads = b),
+                    "allow_multiple_bases" => parse_bool(value).map(|b| config.allow_multiple_bases = b),
+                    "revision_id_pattern" => {
+                        parse_string(value).and_then(|s| IdPattern::new(&s)).map(|p| config.revision_id_pattern = Some(p))
+                    }
+                    "migrations" => parse_string(value).map(|s| config.migrations = Some(s)),
+                    _ => {
+                        errors.push(
+                            Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml")).at(file, span.clone()).with_help(
+                                "known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`, `migrations`",
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                if let Err(message) = result {
+                    errors.push(Diagnostic::error("config", format!("bad value for `{key}`: {message}")).at(file, value_span));
+                }
             }
         }
         if errors.is_empty() {
@@ -191,6 +220,53 @@ fn strip_comment(line: &str) -> &str {
         }
     }
     line
+}
+
+/// A key without TOML's quotes (`"drop-column-or-table"`, `'x'`).
+fn unquote_key(key: &str) -> String {
+    let key = key.trim();
+    match (key.strip_prefix('"').and_then(|k| k.strip_suffix('"')), key.strip_prefix('\'').and_then(|k| k.strip_suffix('\''))) {
+        (Some(k), _) | (None, Some(k)) => k.to_string(),
+        _ => key.split('.').map(|part| unquote_key_part(part.trim())).collect::<Vec<_>>().join("."),
+    }
+}
+
+fn unquote_key_part(part: &str) -> String {
+    part.strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .or_else(|| part.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')))
+        .unwrap_or(part)
+        .to_string()
+}
+
+/// The `key = value` pairs of an inline table's inside, with each value's
+/// byte offset in it; commas inside quoted values do not split.
+fn inline_entries(inner: &str) -> Result<Vec<(&str, &str, usize)>, String> {
+    let mut parts = Vec::new();
+    let (mut start, mut quote) = (0, None);
+    for (i, c) in inner.char_indices() {
+        match (c, quote) {
+            ('"' | '\'', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (',', None) => {
+                parts.push((start, &inner[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push((start, &inner[start..]));
+    let mut out = Vec::new();
+    for (at, part) in parts {
+        if part.trim().is_empty() {
+            continue;
+        }
+        let (k, v) = part.split_once('=').ok_or_else(|| format!("expected `key = value`, found `{}`", part.trim()))?;
+        let v_trim = v.trim();
+        let offset = at + k.len() + 1 + (v.len() - v.trim_start().len());
+        out.push((k.trim(), v_trim, offset));
+    }
+    Ok(out)
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -334,6 +410,28 @@ mod tests {
         assert!(
             messages[0].contains("unknown lint rule `table-names`") && messages[1].contains("bad level") && messages[2].contains("[other]")
         );
+    }
+
+    #[test]
+    fn quoted_keys_dotted_keys_and_inline_tables_are_read_as_toml_means_them() {
+        let c = Config::parse("\"allow_multiple_heads\" = true\n[lints]\n\"table-name\" = \"warn\"\n'reversible' = 'allow'\n", 0).unwrap();
+        assert!(c.allow_multiple_heads);
+        assert_eq!((c.level("table-name"), c.level("reversible")), (Level::Warn, Level::Allow));
+        let c = Config::parse("lints.table-name = \"warn\"\nlints.\"index-name\" = \"allow\"\n", 0).unwrap();
+        assert_eq!((c.level("table-name"), c.level("index-name")), (Level::Warn, Level::Allow));
+        let text = "lints = { table-name = \"warn\", \"index-name\" = 'allow' } # inline\n";
+        let c = Config::parse(text, 0).unwrap();
+        assert_eq!((c.level("table-name"), c.level("index-name")), (Level::Warn, Level::Allow));
+        // A bad level inside an inline table points at that value.
+        let text = "lints = { table-name = \"warn\", index-name = \"deny\" }\n";
+        let e = Config::parse(text, 0).unwrap_err();
+        assert_eq!(e.len(), 1);
+        let span = e[0].location.as_ref().unwrap().span.clone();
+        assert_eq!(&text[span], "\"deny\"");
+        // The same rule twice, however it is written, is an error.
+        let e = Config::parse("lints.table-name = \"warn\"\n[lints]\n\"table-name\" = \"allow\"\n", 0).unwrap_err();
+        assert!(e[0].message.contains("set twice"), "{e:?}");
+        assert!(Config::parse("lints = { table-name }\n", 0).unwrap_err()[0].message.contains("inline table"));
     }
 
     #[test]
