@@ -32,3 +32,14 @@ fn the_deployment_guide_commands_run_as_written() {
     }
     assert!(ran >= 10, "the guide's commands were found ({ran})");
 }
+
+/// The README's main job: no command and no `DATABASE_URL` start a
+/// throwaway cluster, upgrade it to head, list the tables and stop it.
+#[test]
+fn the_main_job_upgrades_a_throwaway_cluster_and_stops_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kartograph")).env_remove("DATABASE_URL").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("[7/7] upgrade f0e1d2c3b4a5") && text.contains("now at f0e1d2c3b4a5"), "{text}");
+    assert!(text.contains("  api_keys (8 columns)") && text.trim_end().ends_with("cluster stopped"), "{text}");
+}
