@@ -174,8 +174,9 @@ pub struct Config {
     pub allow_unknown_revisions: bool,
     /// Recorded in the history table as the binary that applied a step.
     pub applied_by: String,
-    /// Called with a line when a run has something to say while it works
-    /// (it waits for another runner's lock). The CLI prints it to stderr.
+    /// Called with each [`Progress`] event as it happens (a revision starts
+    /// or commits, a statement starts, the lock is held by another session).
+    /// The CLI prints them as its live output.
     pub on_progress: Option<ProgressFn>,
 }
 
@@ -911,21 +912,16 @@ impl Migrator {
         let in_progress = history.iter().find(|(_, l)| l.status.in_progress()).map(|(id, _)| id.as_str());
         conn.batch_within(&self.config.tables.state_upsert_sql(&fingerprint, in_progress), self.config.reply_timeout)
             .await
-            .map_err(|source| Error::Database { context: "writing kiln's state row", source })
+            .map_err(db("writing kiln's state row"))
     }
 
     /// Creates kiln's tables when one of them (or a column a later version
     /// added) is missing; otherwise sends no DDL, so takes no table lock.
     async fn ensure_tables<C: Conn>(&self, conn: &mut C) -> Result<(), Error> {
         let t = &self.config.tables;
-        let complete = conn
-            .query_within(&t.complete_sql(), self.config.reply_timeout)
-            .await
-            .map_err(|source| Error::Database { context: "looking for kiln's tables", source })?;
+        let complete = conn.query_within(&t.complete_sql(), self.config.reply_timeout).await.map_err(db("looking for kiln's tables"))?;
         if first_value(&complete).as_deref() != Some("true") {
-            conn.batch_within(&t.create_sql(), self.config.reply_timeout)
-                .await
-                .map_err(|source| Error::Database { context: "creating kiln's tables", source })?;
+            conn.batch_within(&t.create_sql(), self.config.reply_timeout).await.map_err(db("creating kiln's tables"))?;
         }
         Ok(())
     }
@@ -934,7 +930,7 @@ impl Migrator {
     async fn refresh_state_if_free<C: Conn>(&self, conn: &mut C) {
         let key = self.config.tables.lock_key();
         let got = conn.query_within(&format!("SELECT pg_try_advisory_lock({key});"), self.config.reply_timeout).await;
-        if got.ok().and_then(|s| s.first()?.first()?.first().cloned().flatten()).as_deref() == Some("t") {
+        if got.ok().and_then(|sets| first_value(&sets)).as_deref() == Some("t") {
             if self.ensure_tables(conn).await.is_ok() {
                 let _ = self.write_state(conn).await;
             }
@@ -1049,13 +1045,13 @@ impl Migrator {
     /// Takes the advisory lock, polling (never blocking inside PostgreSQL,
     /// where a waiting session would hold a snapshot that a `CREATE INDEX
     /// CONCURRENTLY` in the holder waits for, a deadlock). While another
-    /// runner holds it, a waiter polls with `pg_try_advisory_lock_shared`,
+    /// runner holds it, a waiter polls with `pg_try_advisory_lock_shared`
     /// (taken and released in one statement), which costs the server next to
     /// nothing and succeeds for every waiter at once when the holder lets go;
-    /// then the waiter reads the idle fast path, and when the holder has brought the database to the target
-    /// it returns [`Lock::NotNeeded`] without ever taking the lock, so a
-    /// crowd of starting replicas finishes with the holder. The poll interval
-    /// grows to 100 ms at most.
+    /// then the waiter reads the idle fast path, and when the holder has
+    /// brought the database to the target it returns [`Lock::NotNeeded`]
+    /// without ever taking the lock, so a crowd of starting replicas
+    /// finishes with the holder. The poll interval grows to 100 ms at most.
     async fn acquire_lock<C: Conn>(&self, conn: &mut C, target: Option<&str>) -> Result<Lock, Error> {
         let key = self.config.tables.lock_key();
         let bound = self.config.reply_timeout;
@@ -1065,9 +1061,9 @@ impl Migrator {
         let jitter = u64::from(std::process::id() % 7);
         let mut told = false;
         let quick = target.and_then(|t| self.quick_sql(t));
-        let lock_db = |source| Error::Database { context: "taking the advisory lock", source };
         loop {
-            let sets = conn.query_within(&format!("SELECT pg_try_advisory_lock({key});"), bound).await.map_err(lock_db)?;
+            let sets =
+                conn.query_within(&format!("SELECT pg_try_advisory_lock({key});"), bound).await.map_err(db("taking the advisory lock"))?;
             if first_value(&sets).as_deref() == Some("t") {
                 return Ok(Lock::Held);
             }
@@ -1091,11 +1087,11 @@ impl Migrator {
                 // whatever happens next.
                 let free =
                     format!("SELECT CASE WHEN pg_try_advisory_lock_shared({key}) THEN pg_advisory_unlock_shared({key}) ELSE false END;");
-                let sets = conn.query_within(&free, bound).await.map_err(lock_db)?;
+                let sets = conn.query_within(&free, bound).await.map_err(db("taking the advisory lock"))?;
                 if first_value(&sets).as_deref() != Some("t") {
                     continue;
                 }
-                let sets = conn.query_within(quick, bound).await.map_err(lock_db)?;
+                let sets = conn.query_within(quick, bound).await.map_err(db("taking the advisory lock"))?;
                 if let Some(rows) = self.quick_answer(&sets) {
                     return Ok(Lock::NotNeeded(rows));
                 }
@@ -1136,9 +1132,7 @@ impl Migrator {
             session.push_str(&format!("SET statement_timeout = {};", d.as_millis()));
         }
         if !session.is_empty() {
-            conn.batch_within(&session, self.config.reply_timeout)
-                .await
-                .map_err(|source| Error::Database { context: "setting timeouts", source })?;
+            conn.batch_within(&session, self.config.reply_timeout).await.map_err(db("setting timeouts"))?;
         }
         let mut result = self.run_command(conn, command).await;
         // Keep the state row true to the history, whatever happened.
@@ -1252,7 +1246,7 @@ impl Migrator {
         if whole {
             conn.batch_within(&format!("BEGIN;\n{}", guard_set_sql(&guard)), self.config.reply_timeout)
                 .await
-                .map_err(|source| Error::Database { context: "starting the transaction", source })?;
+                .map_err(db("starting the transaction"))?;
         }
         let mut applied = Vec::with_capacity(plan.steps.len());
         let mut changes = Vec::new();
@@ -1276,11 +1270,11 @@ impl Migrator {
             };
             let duration = started.elapsed();
             match &result {
-                Ok(()) => span.in_scope(|| tracing::info!(duration_ms = duration.as_millis() as u64, "revision applied")),
+                Ok(()) => {
+                    span.in_scope(|| tracing::info!(duration_ms = duration.as_millis() as u64, "revision applied"));
+                    self.progress(&Progress::Done { index, total, revision: rev.id, direction, duration, message });
+                }
                 Err(e) => span.in_scope(|| tracing::warn!(duration_ms = duration.as_millis() as u64, error = %e, "revision failed")),
-            }
-            if result.is_ok() {
-                self.progress(&Progress::Done { index, total, revision: rev.id, direction, duration, message });
             }
             if let Err(mut e) = result {
                 if whole {
@@ -1564,7 +1558,7 @@ impl Migrator {
                 .query_within(&running, self.config.reply_timeout)
                 .await
                 .map_err(db("looking for the interrupted statement in pg_stat_activity"))?;
-            let pids: Vec<String> = rows.into_iter().flatten().filter_map(|r| r.into_iter().next().flatten()).collect();
+            let pids = first_column(rows.into_iter().next().unwrap_or_default());
             if pids.is_empty() {
                 break;
             }
@@ -1608,7 +1602,7 @@ impl Migrator {
                     .query_within(&format!("SELECT (to_regclass({}) IS NULL)::text;", quote_literal(index)), self.config.reply_timeout)
                     .await
                     .map_err(db("checking the interrupted index"))?;
-                let gone = rows.into_iter().flatten().next().and_then(|r| r.into_iter().next().flatten()).as_deref() == Some("true");
+                let gone = first_value(&rows).as_deref() == Some("true");
                 Ok(if gone { Settled::Done(format!("index {index} is gone")) } else { Settled::Run })
             }
             StatementKind::Repeatable => Ok(Settled::Run),
@@ -1736,9 +1730,7 @@ impl Migrator {
             sql.push_str(&t.history_insert_sql(&self.history_row(rev, "accept", Status::Done, Measured::Unknown)));
         }
         sql.push_str("COMMIT;");
-        conn.batch_within(&sql, self.config.reply_timeout)
-            .await
-            .map_err(|source| Error::Database { context: "accepting checksums", source })?;
+        conn.batch_within(&sql, self.config.reply_timeout).await.map_err(db("accepting checksums"))?;
         Ok(Outcome {
             before: state.heads.clone(),
             after: state.heads.clone(),

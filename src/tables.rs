@@ -198,10 +198,7 @@ impl Tables {
     /// even when the column is there (it would queue behind any open
     /// transaction that read the history, and block every reader behind it).
     pub fn complete_sql(&self) -> String {
-        let index = match &self.schema {
-            Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&format!("ix_{}_revision", self.history_table))),
-            None => quote_ident(&format!("ix_{}_revision", self.history_table)),
-        };
+        let index = self.qualified(&format!("ix_{}_revision", self.history_table));
         format!(
             "SELECT (to_regclass({v}) IS NOT NULL AND to_regclass({s}) IS NOT NULL AND to_regclass({ix}) IS NOT NULL \
              AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass({h}) AND attname = 'statements_done' AND NOT attisdropped))::text;",

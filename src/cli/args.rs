@@ -79,7 +79,9 @@ pub(super) fn command(bin: &str) -> clap::Command {
         value("schema", "NAME", "schema of the version and history tables").global(true),
         value("version-table", "NAME", "name of the version table [default: alembic_version]").global(true),
         seconds("connect-timeout", "bound on connecting, handshake included [default: 10; connect_timeout in the URL wins]").global(true),
-        seconds("reply-timeout", "bound on each of kiln's own queries [default: 60]").global(true),
+        value("reply-timeout", "SECONDS", "bound on each of kiln's own queries [default: 60]")
+            .value_parser(clap::value_parser!(u64).range(1..))
+            .global(true),
         seconds("lock-wait", "how long to wait for another runner's migration lock [default: 300]").global(true),
         Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("more detail").global(true),
         Arg::new("quiet").short('q').long("quiet").action(ArgAction::SetTrue).help("print only errors (and JSON when asked)").global(true),
@@ -205,7 +207,7 @@ pub(super) fn read(matches: &ArgMatches) -> Args {
     }
     config.lock_timeout = number(sub, "lock-timeout").map(Duration::from_millis);
     config.statement_timeout = number(sub, "statement-timeout").map(Duration::from_millis);
-    config.reply_timeout = number(sub, "reply-timeout").filter(|s| *s > 0).map(Duration::from_secs);
+    config.reply_timeout = Some(number(sub, "reply-timeout").map_or(super::DEFAULT_REPLY_TIMEOUT, Duration::from_secs));
     if on(sub, "single-transaction") {
         config.transaction_mode = TransactionMode::Whole;
     }

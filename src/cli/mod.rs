@@ -58,11 +58,12 @@ pub fn run_dir(args: impl IntoIterator<Item = String>) -> i32 {
 
 fn run_over(embedded: Option<Migrations>, argv: impl IntoIterator<Item = String>) -> i32 {
     let argv: Vec<String> = argv.into_iter().collect();
-    let bin = std::env::args()
-        .next()
-        .and_then(|p| std::path::Path::new(&p).file_name().map(|f| f.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "kiln".into());
-    let bin = if embedded.is_none() { "kiln".to_string() } else { bin };
+    // The stock command is `kiln`; a user's binary is named as it was run.
+    let bin = match embedded {
+        None => None,
+        Some(_) => std::env::args().next().and_then(|p| std::path::Path::new(&p).file_name().map(|f| f.to_string_lossy().into_owned())),
+    }
+    .unwrap_or_else(|| "kiln".into());
     let matches = match args::command(&bin).try_get_matches_from(std::iter::once(bin.clone()).chain(argv.iter().cloned())) {
         Ok(m) => m,
         Err(e) => {

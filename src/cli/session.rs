@@ -56,25 +56,28 @@ impl Session {
     /// Runs a command, kiln's own queries bounded by the migrator's reply
     /// timeout ([`DEFAULT_REPLY_TIMEOUT`] when it sets none).
     pub fn run(&self, migrator: &Migrator, command: &Command) -> Result<Outcome, crate::Error> {
-        self.block_on(self.with_bound(migrator).run_async(&self.client, command))
+        bounded(migrator, |m| self.block_on(m.run_async(&self.client, command)))
     }
 
     /// The version table's rows.
     pub fn current(&self, migrator: &Migrator) -> Result<Vec<String>, crate::Error> {
-        let bounded = self.with_bound(migrator);
-        self.block_on(bounded.current_heads(&mut crate::tokio::AsyncConn::new(&self.client)))
+        bounded(migrator, |m| self.block_on(m.current_async(&self.client)))
     }
 
     /// True when the database is at the graph's heads.
     pub fn check(&self, migrator: &Migrator) -> Result<bool, crate::Error> {
-        self.block_on(self.with_bound(migrator).check_async(&self.client))
+        bounded(migrator, |m| self.block_on(m.check_async(&self.client)))
     }
+}
 
-    fn with_bound(&self, migrator: &Migrator) -> Migrator {
-        let mut config = migrator.config().clone();
-        config.reply_timeout = config.reply_timeout.or(Some(DEFAULT_REPLY_TIMEOUT));
-        Migrator::with_config(*migrator.migrations(), config)
+/// Calls `f` with `migrator`, or, when it sets no reply timeout, with a copy
+/// that has [`DEFAULT_REPLY_TIMEOUT`] (the CLI sets one, so it is not copied).
+fn bounded<T>(migrator: &Migrator, f: impl FnOnce(&Migrator) -> T) -> T {
+    if migrator.config().reply_timeout.is_some() {
+        return f(migrator);
     }
+    let config = migrator.config().clone().with_reply_timeout(Some(DEFAULT_REPLY_TIMEOUT));
+    f(&Migrator::with_config(*migrator.migrations(), config))
 }
 
 /// Connects the way the CLI does (see [`Session`]).

@@ -27,24 +27,24 @@ fn history(c: &mut postgres::Client) -> Vec<(String, String, String, Option<i32>
         .collect()
 }
 
+/// A directory of two revisions: `aaaa00000001` creates [`BASE`]'s tables,
+/// and `bbbb00000002` (with `header`, `up` and `down`) follows it.
+fn on_base(name: &str, header: &str, up: &str, down: &str, config: Option<&str>) -> std::path::PathBuf {
+    write_dir(
+        name,
+        &[
+            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
+            revision("bbbb00000002", &["aaaa00000001"], header, up, Some(down)),
+        ],
+        config,
+    )
+}
+
 const BASE: &str = "CREATE TABLE items (id bigint NOT NULL, a int, name text);\nCREATE TABLE audit_logs (what text NOT NULL);";
 
 #[test]
 fn transaction_control_in_a_transactional_revision_is_refused_before_anything_runs() {
-    let dir = write_dir(
-        "tx-control",
-        &[
-            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision(
-                "bbbb00000002",
-                &["aaaa00000001"],
-                "",
-                "INSERT INTO audit_logs VALUES ('x');\nCOMMIT;\nSELECT nope;",
-                Some("SELECT 1;"),
-            ),
-        ],
-        None,
-    );
+    let dir = on_base("tx-control", "", "INSERT INTO audit_logs VALUES ('x');\nCOMMIT;\nSELECT nope;", "SELECT 1;", None);
     // The build (and `--dir`, which lints) refuses it outright.
     let report = kiln_core::load_dir(&dir, "migrations").map(|s| s.report).unwrap_or_else(|r| r);
     assert!(report.diagnostics.iter().any(|d| d.code == "transaction-control"), "{}", report.render());
@@ -76,14 +76,7 @@ fn a_revision_that_ends_its_transaction_is_never_recorded() {
         ("rollback", "INSERT INTO audit_logs VALUES ('lost');\nROLLBACK;\nCREATE TABLE extras (id int);"),
         ("commit", "INSERT INTO audit_logs VALUES ('early');\nCOMMIT;\nCREATE TABLE extras (id int);"),
     ] {
-        let dir = write_dir(
-            &format!("tx-ended-{name}"),
-            &[
-                revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-                revision("bbbb00000002", &["aaaa00000001"], "", sql, Some("DROP TABLE extras;")),
-            ],
-            None,
-        );
+        let dir = on_base(&format!("tx-ended-{name}"), "", sql, "DROP TABLE extras;", None);
         let m = Migrator::new(without_statement_info(load_unlinted(&dir)));
         let mut c = client(&fresh_db());
         let err = m.upgrade(&mut c, "head").unwrap_err();
@@ -105,20 +98,8 @@ fn a_revision_that_ends_its_transaction_is_never_recorded() {
 #[test]
 fn a_begin_atomic_function_runs_whole_in_a_non_transactional_revision() {
     let body = "CREATE FUNCTION add_one(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT x + 1; END;\nCREATE INDEX CONCURRENTLY ix_items_a ON items (a);";
-    let dir = write_dir(
-        "atomic",
-        &[
-            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision(
-                "bbbb00000002",
-                &["aaaa00000001"],
-                "-- Transactional: false\n",
-                body,
-                Some("DROP INDEX CONCURRENTLY ix_items_a;\nDROP FUNCTION add_one(int);"),
-            ),
-        ],
-        None,
-    );
+    let dir =
+        on_base("atomic", "-- Transactional: false\n", body, "DROP INDEX CONCURRENTLY ix_items_a;\nDROP FUNCTION add_one(int);", None);
     let m = Migrator::new(crate::pg::load(&dir));
     let mut c = client(&fresh_db());
     m.upgrade(&mut c, "head").unwrap();
@@ -133,14 +114,7 @@ fn resumable_set(name: &str) -> kiln::Migrations {
                  INSERT INTO audit_logs VALUES ('two');\n\
                  CREATE INDEX CONCURRENTLY ix_items_a ON items (a);";
     let down = "DROP INDEX CONCURRENTLY ix_items_a;\nDROP INDEX CONCURRENTLY ix_items_id;\nDELETE FROM audit_logs;";
-    let dir = write_dir(
-        name,
-        &[
-            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision("bbbb00000002", &["aaaa00000001"], "-- Transactional: false\n", steps, Some(down)),
-        ],
-        Some("[lints]\nmixed-data-schema = \"allow\"\n"),
-    );
+    let dir = on_base(name, "-- Transactional: false\n", steps, down, Some("[lints]\nmixed-data-schema = \"allow\"\n"));
     crate::pg::load(&dir)
 }
 
@@ -209,12 +183,11 @@ fn an_index_built_by_a_run_that_died_counts_as_done() {
 fn a_statement_kiln_cannot_check_stops_with_commands_that_each_do_what_they_say() {
     let db_name = format!("kiln_made_{}", std::process::id());
     let steps = format!("INSERT INTO audit_logs VALUES ('one');\nCREATE DATABASE {db_name};\nINSERT INTO audit_logs VALUES ('two');");
-    let dir = write_dir(
+    let dir = on_base(
         "resolve",
-        &[
-            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision("bbbb00000002", &["aaaa00000001"], "-- Transactional: false\n", &steps, Some(&format!("DROP DATABASE {db_name};"))),
-        ],
+        "-- Transactional: false\n",
+        &steps,
+        &format!("DROP DATABASE {db_name};"),
         Some("[lints]\nmixed-data-schema = \"allow\"\n"),
     );
     let m = Migrator::new(crate::pg::load(&dir));
@@ -325,14 +298,7 @@ fn a_run_an_older_kiln_left_without_progress_is_checked_statement_by_statement()
     // Only catalog-checkable statements: every one is settled before it runs.
     let steps = "CREATE INDEX CONCURRENTLY ix_items_a ON items (a);\nCREATE INDEX CONCURRENTLY ix_items_name ON items (name);\nVACUUM items;\nCREATE INDEX CONCURRENTLY ix_items_id ON items (id);";
     let down = "DROP INDEX CONCURRENTLY ix_items_id;\nDROP INDEX CONCURRENTLY ix_items_name;\nDROP INDEX CONCURRENTLY ix_items_a;";
-    let dir = write_dir(
-        "old-row-indexes",
-        &[
-            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision("bbbb00000002", &["aaaa00000001"], "-- Transactional: false\n", steps, Some(down)),
-        ],
-        None,
-    );
+    let dir = on_base("old-row-indexes", "-- Transactional: false\n", steps, down, None);
     let m = Migrator::new(crate::pg::load(&dir));
     let mut c = client(&fresh_db());
     m.upgrade(&mut c, "aaaa00000001").unwrap();
@@ -347,18 +313,11 @@ fn a_run_an_older_kiln_left_without_progress_is_checked_statement_by_statement()
 
     // A plain statement: kiln cannot tell whether it ran, so it asks.
     let steps = "INSERT INTO audit_logs VALUES ('one');\nCREATE INDEX CONCURRENTLY ix_items_a ON items (a);";
-    let dir = write_dir(
+    let dir = on_base(
         "old-row-plain",
-        &[
-            revision("aaaa00000001", &[], "", BASE, Some("DROP TABLE audit_logs; DROP TABLE items;")),
-            revision(
-                "bbbb00000002",
-                &["aaaa00000001"],
-                "-- Transactional: false\n",
-                steps,
-                Some("DROP INDEX CONCURRENTLY ix_items_a;\nDELETE FROM audit_logs;"),
-            ),
-        ],
+        "-- Transactional: false\n",
+        steps,
+        "DROP INDEX CONCURRENTLY ix_items_a;\nDELETE FROM audit_logs;",
         Some("[lints]\nmixed-data-schema = \"allow\"\n"),
     );
     let m = Migrator::new(crate::pg::load(&dir));

@@ -99,7 +99,7 @@ pub(crate) fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
     };
     let id = match &args.rev_id {
         Some(id) => {
-            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            if !kiln_core::parse::is_valid_id(id) {
                 return Err(format!("--rev-id `{id}` is not a revision id: 1 to 32 letters, digits or `_`"));
             }
             if g.index_of(id).is_some() {
