@@ -18,7 +18,7 @@ pub(super) fn error_json(code: &str, message: &str) -> String {
 /// elapsed time of a revision or statement still running (stderr). With
 /// `--format json` only the last two, so stdout stays one JSON document.
 pub(crate) struct Streaming {
-    json: bool,
+    no_lines: bool,
     quiet: bool,
     running: std::sync::Arc<std::sync::Mutex<Option<(String, std::time::Instant)>>>,
 }
@@ -26,11 +26,11 @@ pub(crate) struct Streaming {
 impl Streaming {
     /// `no_lines`: no per-revision lines on stdout (JSON or quiet); `quiet`: nothing on stderr either.
     pub(crate) fn new(no_lines: bool, quiet: bool) -> Self {
-        Streaming { json: no_lines, quiet, running: Default::default() }
+        Streaming { no_lines, quiet, running: Default::default() }
     }
 
     pub(crate) fn migrator(&self, migrator: &Migrator) -> Migrator {
-        let (json, quiet, running) = (self.json, self.quiet, self.running.clone());
+        let (no_lines, quiet, running) = (self.no_lines, self.quiet, self.running.clone());
         let mut config = migrator.config().clone();
         config.on_progress = Some(std::sync::Arc::new(move |p: &crate::Progress<'_>| {
             let now = std::time::Instant::now();
@@ -42,7 +42,7 @@ impl Streaming {
                 crate::Progress::Statement { revision, index, total, .. } => set(format!("{revision}, statement {index} of {total}")),
                 crate::Progress::Done { .. } => {
                     *running.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    if !json {
+                    if !no_lines {
                         println!("{p}");
                     }
                 }
@@ -59,14 +59,16 @@ impl Streaming {
             if quiet {
                 return;
             }
-            let mut last_said = 0;
+            // What was last said: which run of a revision or statement (its
+            // start) and which multiple of 10 s.
+            let mut last_said = None;
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let now = running.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let Some((label, since)) = now else { continue };
                 let secs = since.elapsed().as_secs();
-                if secs >= 10 && secs / 10 != last_said {
-                    last_said = secs / 10;
+                if secs >= 10 && last_said != Some((since, secs / 10)) {
+                    last_said = Some((since, secs / 10));
                     eprintln!("  still running: {label} ({secs} s)");
                 }
             }

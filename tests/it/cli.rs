@@ -420,13 +420,7 @@ fn a_server_that_goes_silent_mid_run_ends_it_with_an_error_naming_the_wait() {
     let pid = pid.expect("the run's session appears in pg_stat_activity").to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
     let stopped = std::time::Instant::now();
-    let mut child = child;
-    // A hang fails the test instead of hanging it.
-    while child.try_wait().unwrap().is_none() && stopped.elapsed() < std::time::Duration::from_secs(30) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(child, 30);
     let waited = stopped.elapsed();
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
     let err = stderr(&out);
@@ -447,22 +441,28 @@ fn an_open_transaction_that_read_kilns_tables_does_not_block_a_run() {
     // A dashboard left idle in a transaction after reading the history.
     let mut reader = client(&url);
     reader.batch_execute("BEGIN; SELECT count(*) FROM kiln_history; SELECT count(*) FROM alembic_version;").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+    let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(["--database-url", &url, "upgrade", "head"])
         .env_remove("DATABASE_URL")
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(20) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(child, 20);
     assert!(out.status.success(), "the run waited for the reader's transaction: {}", stderr(&out));
     reader.batch_execute("COMMIT").unwrap();
     assert_eq!(versions(&mut reader), ["f0e1d2c3b4a5"]);
+}
+
+/// The child's output, killing it after `secs`: a hang fails the test
+/// instead of hanging it.
+fn output_within(mut child: std::process::Child, secs: u64) -> Output {
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(secs) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
 }
 
 fn kiln_in(dir: &std::path::Path, args: &[&str]) -> Output {
@@ -590,7 +590,11 @@ fn exit_codes_tell_ok_error_usage_pending_and_needs_a_person_apart() {
 fn each_revision_is_printed_as_it_commits_and_a_long_one_says_how_long_it_has_run() {
     use std::io::BufRead;
     let dir = scratch("streaming");
-    for (id, revises, up) in [("aaaa00000001", vec![], "SELECT 1;"), ("bbbb00000002", vec!["aaaa00000001"], "SELECT pg_sleep(11);")] {
+    for (id, revises, up) in [
+        ("aaaa00000001", vec![], "SELECT 1;"),
+        ("bbbb00000002", vec!["aaaa00000001"], "SELECT pg_sleep(11);"),
+        ("cccc00000003", vec!["bbbb00000002"], "SELECT pg_sleep(11);"),
+    ] {
         let (name, text) = crate::pg::revision(id, &revises, "", up, Some("SELECT 1;"));
         std::fs::write(dir.join(name), text).unwrap();
     }
@@ -613,10 +617,13 @@ fn each_revision_is_printed_as_it_commits_and_a_long_one_says_how_long_it_has_ru
     let out = child.wait_with_output().unwrap();
     let total = started.elapsed();
     assert!(out.status.success(), "{}", stderr(&out));
-    let first = lines.iter().find(|(_, l)| l.starts_with("[1/2] upgrade aaaa00000001 (")).expect("the first revision's line");
+    let first = lines.iter().find(|(_, l)| l.starts_with("[1/3] upgrade aaaa00000001 (")).expect("the first revision's line");
     assert!(first.0 + std::time::Duration::from_secs(8) < total, "printed as it committed, not at the end: {lines:?} of {total:?}");
-    assert!(lines.iter().any(|(_, l)| l.starts_with("[2/2] upgrade bbbb00000002 (") && l.ends_with("Revision bbbb00000002")), "{lines:?}");
-    assert!(stderr(&out).contains("still running: upgrade bbbb00000002 (1"), "{}", stderr(&out));
+    assert!(lines.iter().any(|(_, l)| l.starts_with("[2/3] upgrade bbbb00000002 (") && l.ends_with("Revision bbbb00000002")), "{lines:?}");
+    // Each long revision is named in its turn.
+    for id in ["bbbb00000002", "cccc00000003"] {
+        assert!(stderr(&out).contains(&format!("still running: upgrade {id} (1")), "{}", stderr(&out));
+    }
 }
 
 #[test]
