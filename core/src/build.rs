@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::codegen;
 use crate::config::Config;
 use crate::diagnostic::Severity;
-use crate::validate::{load_dir_deferred, RevisionSet};
+use crate::validate::{load_dir_cached, load_dir_deferred, RevisionSet};
 
 /// The file written to `OUT_DIR`, which `kiln::include_migrations!()` includes.
 pub const OUT_FILE: &str = "kiln_migrations.rs";
@@ -56,7 +56,8 @@ pub fn generate_into(manifest_dir: &Path, dir: &Path, out_file: &Path) -> Result
     // removed or edited files alike.
     println!("cargo:rerun-if-changed={}", full.display());
     let display = dir.to_string_lossy().trim_end_matches('/').to_string();
-    let (set, text) = validate_and_render(&full, &display, |_| {})?;
+    let cache = out_file.with_file_name(crate::lint::CACHE_FILE);
+    let (set, text, _) = render(&full, &display, |_| {}, Some(&cache))?;
     // Cargo shows one `cargo:warning` per line: the rendered diagnostic,
     // source line and caret included, line by line.
     for d in &set.report.diagnostics {
@@ -82,7 +83,21 @@ pub fn generate_into(manifest_dir: &Path, dir: &Path, out_file: &Path) -> Result
 /// rules on one thread while code is generated on another (the output is
 /// dropped if the rules find an error). On problems, the rendered report.
 pub fn validate_and_render(dir: &Path, display: &str, adjust: impl Fn(&mut Config)) -> Result<(RevisionSet, String), String> {
-    let (mut set, deferred) = load_dir_deferred(dir, display, adjust).map_err(|report| report.render())?;
+    render(dir, display, adjust, None).map(|(set, text, _)| (set, text))
+}
+
+/// [`validate_and_render`], keeping what the lint pass parsed in
+/// `cache` (a file in the build script's `OUT_DIR`) for the next run; also
+/// how many files the cache gave and how many were parsed.
+type Rendered = (RevisionSet, String, Option<(usize, usize)>);
+
+fn render(dir: &Path, display: &str, adjust: impl Fn(&mut Config), cache: Option<&Path>) -> Result<Rendered, String> {
+    let loaded = match cache {
+        Some(file) => load_dir_cached(dir, display, adjust, file),
+        None => load_dir_deferred(dir, display, adjust),
+    };
+    let (mut set, deferred) = loaded.map_err(|report| report.render())?;
+    let stats = deferred.cache_stats();
     let (findings, text) = std::thread::scope(|scope| {
         let set = &set;
         let rules = scope.spawn(move || deferred.finish(set));
@@ -93,10 +108,61 @@ pub fn validate_and_render(dir: &Path, display: &str, adjust: impl Fn(&mut Confi
     if set.report.has_errors() {
         return Err(set.report.render());
     }
-    Ok((set, text?))
+    Ok((set, text?, stats))
 }
 
 fn fail(message: &str) -> ! {
     eprintln!("error: {message}");
     std::process::exit(1)
+}
+
+#[cfg(all(test, feature = "lint"))]
+mod tests {
+    use super::*;
+
+    fn revision(i: usize, index_name: &str) -> String {
+        let parent = if i == 0 { String::new() } else { format!("{:012x}", i - 1) };
+        format!(
+            "-- Step {i}\n--\n-- Revision ID: {i:012x}\n-- Revises: {parent}\n-- Create Date: 2026-12-02 10:00:00\n\n\
+             -- kiln:upgrade\nCREATE TABLE items_{i} (id VARCHAR(26) NOT NULL, parent_id VARCHAR(26), CONSTRAINT pk_items_{i} PRIMARY KEY (id));\n\
+             CREATE INDEX {index_name} ON items_{i} (parent_id);\n\n-- kiln:downgrade\nDROP INDEX {index_name};\nDROP TABLE items_{i};\n"
+        )
+    }
+
+    /// A build that reruns parses only the files whose text changed, and
+    /// reports exactly what a build without the cache reports.
+    #[test]
+    fn the_lint_cache_reparses_only_edited_files() {
+        let root = std::env::temp_dir().join(format!("kiln-build-cache-{}", std::process::id()));
+        let dir = root.join("migrations");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cache = root.join(crate::lint::CACHE_FILE);
+        for i in 0..20 {
+            // Revision 3's index breaks the naming rule: a finding from a cached file must still show.
+            let name = if i == 3 { "idx_bad".to_string() } else { format!("ix_items_{i}_parent_id") };
+            std::fs::write(dir.join(format!("{i:012x}_step.sql")), revision(i, &name)).unwrap();
+        }
+        let run = |cache: Option<&Path>| render(&dir, "migrations", |_| {}, cache);
+        let uncached = run(None).map(|(_, text, _)| text);
+        assert!(uncached.as_ref().is_err_and(|e| e.contains("idx_bad")), "{uncached:?}");
+        assert_eq!(run(Some(&cache)).map(|(_, text, _)| text), uncached, "first run with a cache");
+        assert!(cache.exists(), "the cache is written even when the rules fail");
+
+        let stats = |dir: &Path| {
+            let (set, deferred) = load_dir_cached(dir, "migrations", |_| {}, &cache).unwrap();
+            let stats = deferred.cache_stats();
+            (deferred.finish(&set).len(), stats)
+        };
+        assert_eq!(stats(&dir), (1, Some((20, 0))), "every file from the cache, the finding still reported");
+        std::fs::write(dir.join(format!("{:012x}_step.sql", 3)), revision(3, "ix_items_3_parent_id")).unwrap();
+        assert_eq!(stats(&dir), (0, Some((19, 1))), "the edited file alone is parsed");
+        assert_eq!(stats(&dir), (0, Some((20, 0))));
+        let (_, text, _) = run(Some(&cache)).unwrap();
+        assert_eq!(Ok(text), run(None).map(|(_, text, _)| text), "same table with and without the cache");
+
+        std::fs::write(&cache, b"kiln lint cache 0 from another build\n").unwrap();
+        assert_eq!(stats(&dir), (0, Some((0, 20))), "a cache from another build is not read");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

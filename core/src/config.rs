@@ -57,6 +57,11 @@ pub struct Config {
     /// measures validation without it). Not a `kiln.toml` key: a project
     /// sets rule levels, it does not switch its checks off.
     pub lint: bool,
+    /// Accept revisions still being written (an empty upgrade or downgrade
+    /// section, as `kiln revision` leaves them), with a warning: for the
+    /// commands that only read the graph (`heads`, `history`, `revision`...).
+    /// Not a `kiln.toml` key: a build and a run always refuse them.
+    pub allow_unfinished: bool,
 }
 
 impl Default for Config {
@@ -68,6 +73,7 @@ impl Default for Config {
             lints: Vec::new(),
             migrations: None,
             lint: true,
+            allow_unfinished: false,
         }
     }
 }
@@ -367,6 +373,38 @@ impl IdPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// The shortest id the pattern accepts, each character drawn from its
+    /// class by `random` (for `kiln revision` under a project's pattern);
+    /// `None` when a class is empty.
+    ///
+    /// ```
+    /// let p = kiln_core::config::IdPattern::new("r[0-9]{4}_[a-c]+").unwrap();
+    /// let mut n = 0u64;
+    /// let id = p.sample(|| { n += 7; n }).unwrap();
+    /// assert!(p.matches(&id), "{id}");
+    /// assert_eq!(id.len(), 7);
+    /// ```
+    pub fn sample(&self, mut random: impl FnMut() -> u64) -> Option<String> {
+        let mut out = String::new();
+        for (class, min, _) in &self.atoms {
+            let sizes: Vec<u64> = class.ranges.iter().map(|&(lo, hi)| u64::from(hi).saturating_sub(u64::from(lo)) + 1).collect();
+            let total: u64 = sizes.iter().sum();
+            for _ in 0..*min {
+                let mut pick = random().checked_rem(total)?;
+                let (&(lo, _), size) = class.ranges.iter().zip(&sizes).find(|(_, &size)| {
+                    let here = pick < size;
+                    if !here {
+                        pick -= size;
+                    }
+                    here
+                })?;
+                let _ = size;
+                out.push(char::from_u32(u32::from(lo) + pick as u32)?);
+            }
+        }
+        self.matches(&out).then_some(out)
     }
 
     /// True when the whole id matches.

@@ -12,6 +12,7 @@ pub use crate::sql::{Statement, StatementKind};
 /// Used by generated code: the embedded text of a revision file, checked at
 /// compile time against the length kiln validated.
 #[doc(hidden)]
+#[doc(hidden)]
 pub const fn checked_source(text: &'static str, validated_len: usize) -> &'static str {
     assert!(text.len() == validated_len, "a migration file changed after kiln validated it: rebuild");
     text
@@ -150,6 +151,7 @@ impl Migrations {
 }
 
 /// The graph's view of an embedded revision.
+#[doc(hidden)]
 pub fn node_spec(r: &Revision) -> NodeSpec {
     NodeSpec {
         id: r.id.to_string(),

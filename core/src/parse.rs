@@ -71,6 +71,10 @@ pub struct RevisionFile {
     pub upgrade: Range<usize>,
     /// Byte range of the downgrade SQL, unless irreversible.
     pub downgrade: Option<Range<usize>>,
+    /// What is still to write: an empty upgrade or downgrade section, as
+    /// `kiln revision` leaves them. Errors for a build or a run; warnings
+    /// for the commands that only read the graph (`Config::allow_unfinished`).
+    pub unfinished: Vec<Diagnostic>,
 }
 
 /// True for `[0-9A-Za-z_]{1,32}`.
@@ -375,6 +379,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
     let end_span = text.len()..text.len();
     // A merge revision usually has no SQL of its own, as in Alembic.
     let is_merge = revises.len() > 1;
+    let mut unfinished = Vec::new();
     let upgrade_range = match &upgrade {
         None => {
             errors.push(
@@ -386,7 +391,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
         }
         Some((marker_span, body)) => {
             if !is_merge && is_blank_sql(&text[body.clone()]) {
-                errors.push(
+                unfinished.push(
                     Diagnostic::error("missing-upgrade", "the upgrade section is empty")
                         .at(file, marker_span.clone())
                         .with_help("write the revision's SQL below `-- kiln:upgrade`"),
@@ -418,7 +423,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
         }
         (Some((marker_span, body)), false) => {
             if !is_merge && is_blank_sql(&text[body.clone()]) {
-                errors.push(
+                unfinished.push(
                     Diagnostic::error("missing-downgrade", "the downgrade section is empty")
                         .at(file, marker_span.clone())
                         .with_help("write SQL that undoes the upgrade, or declare `-- Irreversible: true` and drop the section"),
@@ -442,6 +447,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
         irreversible,
         upgrade: upgrade_range,
         downgrade: downgrade_range,
+        unfinished,
     })
 }
 

@@ -167,23 +167,49 @@ pub fn load_dir(dir: &Path, display_dir: &str) -> Result<RevisionSet, Report> {
 /// [`load_dir`], with the configuration adjusted after `kiln.toml` is read:
 /// `kiln merge` loads a directory with several heads on purpose.
 pub fn load_dir_with(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<RevisionSet, Report> {
-    load(dir, display_dir, adjust, false).map(|(set, _)| set)
+    load(dir, display_dir, adjust, false, None).map(|(set, _)| set)
 }
 
 /// [`load_dir_with`], but the lint pass's replay is left to the caller:
 /// the SQL is parsed, and [`Deferred::finish`] runs the rules, so that a
 /// build can generate code on one thread while the rules run on another.
-pub fn load_dir_deferred(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<(RevisionSet, Deferred), Report> {
-    load(dir, display_dir, adjust, true)
+pub(crate) fn load_dir_deferred(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<(RevisionSet, Deferred), Report> {
+    load(dir, display_dir, adjust, true, None)
 }
 
-fn load(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config), defer: bool) -> Result<(RevisionSet, Deferred), Report> {
+/// [`load_dir_deferred`] with the lint pass's cache file (a build script's
+/// `OUT_DIR`): files parsed by an earlier run are not parsed again, and
+/// [`Deferred::finish`] writes the cache for the next run.
+pub(crate) fn load_dir_cached(
+    dir: &Path,
+    display_dir: &str,
+    adjust: impl Fn(&mut Config),
+    cache_file: &Path,
+) -> Result<(RevisionSet, Deferred), Report> {
+    load(dir, display_dir, adjust, true, Some(cache_file))
+}
+
+fn load(
+    dir: &Path,
+    display_dir: &str,
+    adjust: impl Fn(&mut Config),
+    defer: bool,
+    cache_file: Option<&Path>,
+) -> Result<(RevisionSet, Deferred), Report> {
     let lint = lint_wanted(&adjust);
+    let cache = cache_file.filter(|_| lint).map(crate::lint::Cache::open);
     // A second thread parses the SQL of each file as it is read.
-    std::thread::scope(|scope| {
-        let sql = crate::lint::Pipeline::start(scope, lint);
+    let loaded = std::thread::scope(|scope| {
+        let sql = crate::lint::Pipeline::start(scope, lint, cache.as_ref());
         read_and_check(dir, display_dir, adjust, defer, sql)
-    })
+    });
+    #[cfg(feature = "lint")]
+    return loaded.map(|(set, deferred)| (set, Deferred { cache, ..deferred }));
+    #[cfg(not(feature = "lint"))]
+    {
+        let _ = cache;
+        loaded
+    }
 }
 
 /// Whether the caller leaves the lint pass on (`kiln.toml` cannot turn it off).
@@ -268,7 +294,7 @@ pub fn check_files(files: Vec<InputFile>, display_dir: &str) -> Result<RevisionS
 pub fn check_files_with(files: Vec<InputFile>, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<RevisionSet, Report> {
     let lint = lint_wanted(&adjust);
     std::thread::scope(|scope| {
-        let sql = crate::lint::Pipeline::start(scope, lint);
+        let sql = crate::lint::Pipeline::start(scope, lint, None);
         for f in files.iter().filter(|f| !f.is_dir) {
             sql.send_file(&f.name, &f.bytes);
         }
@@ -366,7 +392,13 @@ fn check_with(
                 );
             }
             match parse_revision(&text, file) {
-                Ok(rev) => {
+                Ok(mut rev) => {
+                    for mut d in std::mem::take(&mut rev.unfinished) {
+                        if config.allow_unfinished {
+                            d.severity = crate::diagnostic::Severity::Warning;
+                        }
+                        report.diagnostics.push(d);
+                    }
                     let id = &rev.id.value;
                     let slug = stem.strip_prefix(id.as_str()).and_then(|s| s.strip_prefix('_'));
                     match slug {
@@ -436,12 +468,12 @@ fn check_with(
     };
     #[cfg(feature = "lint")]
     let deferred = match (graph.as_ref().filter(|_| !report.has_errors()), sql) {
-        (Some(_), Some(sql)) if defer => Deferred { sql: Some(sql) },
+        (Some(_), Some(sql)) if defer => Deferred { sql: Some(sql), cache: None },
         (Some(graph), Some(sql)) => {
             crate::lint::lint(&parsed, &sql, graph, &config, &mut report.diagnostics);
-            Deferred { sql: None }
+            Deferred { sql: None, cache: None }
         }
-        _ => Deferred { sql: None },
+        _ => Deferred { sql: None, cache: None },
     };
     #[cfg(not(feature = "lint"))]
     let deferred = {
@@ -459,24 +491,39 @@ fn check_with(
 
 /// The lint pass of a set loaded by [`load_dir_deferred`]: its SQL parsed,
 /// its rules not yet run.
-pub struct Deferred {
+pub(crate) struct Deferred {
     #[cfg(feature = "lint")]
     sql: Option<Vec<crate::lint::Parsedrev>>,
+    #[cfg(feature = "lint")]
+    cache: Option<crate::lint::Cache>,
 }
 
 impl Deferred {
     /// Runs the rules over `set` (the set this came with) and returns their
     /// findings, which render against `set.report.sources`.
-    pub fn finish(self, set: &RevisionSet) -> Vec<Diagnostic> {
+    pub(crate) fn finish(self, set: &RevisionSet) -> Vec<Diagnostic> {
         #[allow(unused_mut)] // without the `lint` feature nothing is added
         let mut out = Vec::new();
         #[cfg(feature = "lint")]
         if let Some(sql) = &self.sql {
             crate::lint::lint(&set.revisions, sql, &set.graph, &set.config, &mut out);
+            if let Some(cache) = &self.cache {
+                let texts: Vec<&str> = set.revisions.iter().map(|r| &r.source[r.bom_len..]).collect();
+                cache.save(&texts, sql);
+            }
         }
         #[cfg(not(feature = "lint"))]
         let _ = set;
         out
+    }
+
+    /// How many files the cache gave and how many were parsed, when a
+    /// cache was used.
+    pub(crate) fn cache_stats(&self) -> Option<(usize, usize)> {
+        #[cfg(feature = "lint")]
+        return self.cache.as_ref().map(crate::lint::Cache::stats);
+        #[cfg(not(feature = "lint"))]
+        None
     }
 }
 

@@ -69,3 +69,50 @@ fn each_route_migrates_a_database_to_head_once() {
         assert_eq!(versions(&mut client(&url)), ["f0e1d2c3b4a5"], "{route}");
     }
 }
+
+/// The README's `[profile.dev.build-override]` snippet, appended to the
+/// build.rs route's manifest in a crate of its own (profiles are read from
+/// a workspace's root only), builds, and compiles kiln-core for the build
+/// script with `opt-level=3`: the optimisation the README promises.
+#[test]
+fn the_readmes_build_override_snippet_optimises_the_build_script() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let marker = "<!-- build-override -->\n```toml\n";
+    let at = readme.find(marker).expect("README.md marks its build-override snippet");
+    let body = &readme[at + marker.len()..];
+    let snippet = &body[..body.find("```").unwrap()];
+    let route = root().join("routes/build-rs");
+    let absolute = |rel: &str| route.join(rel).canonicalize().unwrap().display().to_string();
+    let manifest = std::fs::read_to_string(route.join("Cargo.toml"))
+        .unwrap()
+        .replace("path = \"../../core\"", &format!("path = \"{}\"", absolute("../../core")))
+        .replace("path = \"../..\"", &format!("path = \"{}\"", absolute("../..")))
+        .replace("name = \"kiln-route-build-rs\"", "name = \"kiln-build-override\"");
+    let dir = std::env::temp_dir().join(format!("kiln-build-override-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), format!("{manifest}\n[workspace]\n\n{snippet}")).unwrap();
+    std::fs::copy(route.join("build.rs"), dir.join("build.rs")).unwrap();
+    std::fs::copy(route.join("src/main.rs"), dir.join("src/main.rs")).unwrap();
+    std::os::unix::fs::symlink(root().join("migrations"), dir.join("migrations")).unwrap();
+    // The workspace's lock file, so that the crate resolves the versions CI already built.
+    std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "-v", "--offline"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", root().join("target/kiln-e2e/target"))
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // `-v` shows each rustc call. kiln-core is built twice, for the binary
+    // (through kiln, unoptimised) and for the build script: that one with
+    // opt-level=3. When both are up to date, cargo says "Fresh" instead.
+    let calls: Vec<&str> = log.lines().filter(|l| l.contains("--crate-name kiln_core")).collect();
+    assert!(
+        calls.iter().any(|l| l.contains("opt-level=3")) || (calls.is_empty() && log.contains("Fresh kiln-core")),
+        "kiln-core for the build script is not optimised:\n{log}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use super::cache::Cache;
 use super::model::{self, Model, PREEXISTING};
 use super::names;
 use super::sql::{self, Action, ColumnDef, ConstraintDef, ConstraintKind, Op, Parsed, Stmt};
@@ -44,15 +45,17 @@ impl Finding {
 }
 
 /// A parsed section: where it starts in the file (BOM-less text) and its statements.
-struct Section {
-    start: usize,
-    parsed: Parsed,
+pub(super) struct Section {
+    pub(super) start: usize,
+    pub(super) parsed: Parsed,
 }
 
 /// One revision's sections, parsed.
 pub(crate) struct Parsedrev {
-    upgrade: Section,
-    downgrade: Option<Section>,
+    pub(super) upgrade: Section,
+    pub(super) downgrade: Option<Section>,
+    /// The [`cache`](super::cache) key of the text it was parsed from, when computed.
+    pub(super) key: Option<super::cache::Key>,
 }
 
 impl Parsedrev {
@@ -75,7 +78,7 @@ fn text_of(r: &LoadedRevision) -> &str {
 
 fn parse_sections(text: &str, upgrade: &Range<usize>, downgrade: Option<&Range<usize>>) -> Parsedrev {
     let section = |range: &Range<usize>| Section { start: range.start, parsed: sql::parse(&text[range.clone()]) };
-    Parsedrev { upgrade: section(upgrade), downgrade: downgrade.map(section) }
+    Parsedrev { upgrade: section(upgrade), downgrade: downgrade.map(section), key: None }
 }
 
 fn parse_revision(r: &LoadedRevision) -> Parsedrev {
@@ -93,14 +96,19 @@ fn next_job(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) -> Option<
 /// Parses a file's header (the same parser validation uses) to find its
 /// sections, then their SQL; `None` for what is not a revision file
 /// (validation reports it).
-fn run_job((name, bytes): Job) -> Option<(String, Parsedrev)> {
+/// With a cache, a file whose text it holds is not parsed again.
+fn run_job((name, bytes): Job, cache: Option<&Cache>) -> Option<(String, Parsedrev)> {
     if !name.ends_with(".sql") {
         return None;
     }
     let text = std::str::from_utf8(&bytes).ok()?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let key = cache.map(|_| super::cache::key(text));
+    if let Some(found) = cache.zip(key.as_ref()).and_then(|(c, k)| c.get(k)) {
+        return Some((name, found));
+    }
     let rev = crate::parse::parse_revision(text, 0).ok()?;
-    Some((name, parse_sections(text, &rev.upgrade, rev.downgrade.as_ref())))
+    Some((name, Parsedrev { key, ..parse_sections(text, &rev.upgrade, rev.downgrade.as_ref()) }))
 }
 
 /// Parses revisions' SQL on a second thread while validation reads the
@@ -108,22 +116,24 @@ fn run_job((name, bytes): Job) -> Option<(String, Parsedrev)> {
 /// thread helps with what is left. The build machine's other core does most
 /// of the parsing.
 pub(crate) struct Pipeline<'scope> {
+    cache: Option<&'scope Cache>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     queue: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>,
     worker: Option<std::thread::ScopedJoinHandle<'scope, Vec<(String, Parsedrev)>>>,
 }
 
 impl<'scope> Pipeline<'scope> {
-    /// Starts the worker (none when `on` is false).
-    pub(crate) fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>, on: bool) -> Pipeline<'scope> {
+    /// Starts the worker (none when `on` is false), which takes what
+    /// `cache` holds instead of parsing it.
+    pub(crate) fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>, on: bool, cache: Option<&'scope Cache>) -> Pipeline<'scope> {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(rx));
         if !on {
-            return Pipeline { jobs: None, queue, worker: None };
+            return Pipeline { cache, jobs: None, queue, worker: None };
         }
         let q = queue.clone();
-        let worker = scope.spawn(move || std::iter::from_fn(|| next_job(&q)).filter_map(run_job).collect());
-        Pipeline { jobs: Some(tx), queue, worker: Some(worker) }
+        let worker = scope.spawn(move || std::iter::from_fn(|| next_job(&q)).filter_map(|job| run_job(job, cache)).collect());
+        Pipeline { cache, jobs: Some(tx), queue, worker: Some(worker) }
     }
 
     /// Queues a file of the directory, as read.
@@ -142,7 +152,7 @@ impl<'scope> Pipeline<'scope> {
         drop(self.jobs.take());
         let worker = self.worker.take()?;
         let mut done: std::collections::HashMap<String, Parsedrev> =
-            std::iter::from_fn(|| next_job(&self.queue)).filter_map(run_job).collect();
+            std::iter::from_fn(|| next_job(&self.queue)).filter_map(|job| run_job(job, self.cache)).collect();
         done.extend(worker.join().expect("the SQL parser does not panic"));
         Some(revs.iter().map(|r| done.remove(&r.file_name).unwrap_or_else(|| parse_revision(r))).collect())
     }

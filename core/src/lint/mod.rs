@@ -15,16 +15,35 @@
 //! ```
 
 #[cfg(feature = "lint")]
+mod cache;
+#[cfg(feature = "lint")]
 mod check;
 #[cfg(feature = "lint")]
-pub mod model;
+pub(crate) mod model;
 #[cfg(feature = "lint")]
-pub mod names;
+pub(crate) mod names;
 #[cfg(feature = "lint")]
+#[doc(hidden)]
 pub mod sql;
 
 #[cfg(feature = "lint")]
+pub(crate) use cache::{Cache, FILE as CACHE_FILE};
+#[cfg(feature = "lint")]
 pub(crate) use check::{lint, parse_all, Parsedrev, Pipeline};
+
+/// Without the `lint` feature nothing is parsed, so nothing is cached.
+#[cfg(not(feature = "lint"))]
+pub(crate) struct Cache;
+
+#[cfg(not(feature = "lint"))]
+impl Cache {
+    pub(crate) fn open(_: &std::path::Path) -> Cache {
+        Cache
+    }
+}
+
+#[cfg(not(feature = "lint"))]
+pub(crate) const CACHE_FILE: &str = "kiln_lint_cache.bin";
 
 /// Without the `lint` feature there is no SQL to parse: the pipeline
 /// validation feeds does nothing.
@@ -33,7 +52,7 @@ pub(crate) struct Pipeline<'scope>(std::marker::PhantomData<&'scope ()>);
 
 #[cfg(not(feature = "lint"))]
 impl<'scope> Pipeline<'scope> {
-    pub(crate) fn start<'env>(_: &'scope std::thread::Scope<'scope, 'env>, _: bool) -> Pipeline<'scope> {
+    pub(crate) fn start<'env>(_: &'scope std::thread::Scope<'scope, 'env>, _: bool, _: Option<&'scope Cache>) -> Pipeline<'scope> {
         Pipeline(std::marker::PhantomData)
     }
 

@@ -305,16 +305,6 @@ impl Model {
         self.tables.get(key).map(|t| &**t)
     }
 
-    /// Number of tables.
-    pub fn len(&self) -> usize {
-        self.tables.len()
-    }
-
-    /// True when no table is known.
-    pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
-    }
-
     /// The table that owns the index filed under `index_key`.
     pub fn index_owner(&self, index_key: &str) -> Option<&str> {
         self.index_owner.get(index_key).map(|k| &**k)

@@ -12,7 +12,7 @@ use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{SyntaxKind, SyntaxNode};
 
 /// One parsed section: its statements and its syntax errors.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
     /// Statements in order.
     pub stmts: Vec<Stmt>,
@@ -130,7 +130,7 @@ pub fn too_complex(text: &str) -> Option<(String, Range<usize>)> {
 }
 
 /// A statement with its byte range.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stmt {
     /// Byte range of the statement (without its leading comments).
     pub span: Range<usize>,
@@ -219,7 +219,7 @@ pub struct DefaultExpr {
 }
 
 /// A column definition (`CREATE TABLE` or `ADD COLUMN`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColumnDef {
     /// Its name.
     pub name: Ident,
@@ -238,7 +238,7 @@ pub struct ColumnDef {
 }
 
 /// A table or column constraint.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConstraintDef {
     /// `CONSTRAINT <name>`, when given.
     pub name: Option<Ident>,
@@ -273,7 +273,7 @@ pub enum ConstraintKind {
 }
 
 /// `CREATE TABLE`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateTable {
     /// The table.
     pub table: QName,
@@ -288,7 +288,7 @@ pub struct CreateTable {
 }
 
 /// `CREATE INDEX`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateIndex {
     /// Its name, when given.
     pub name: Option<Ident>,
@@ -305,7 +305,7 @@ pub struct CreateIndex {
 }
 
 /// One action of `ALTER TABLE`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// `ADD COLUMN`.
     AddColumn(ColumnDef),
@@ -338,7 +338,7 @@ pub enum Action {
 }
 
 /// What a statement does, as far as kiln's rules are concerned.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `CREATE TABLE`.
     CreateTable(CreateTable),
