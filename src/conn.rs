@@ -118,7 +118,8 @@ pub(crate) fn from_pg(e: &pg::Error) -> DbError {
 /// An error's message followed by each of its causes (`error connecting to
 /// server: Connection refused (os error 111)`): the driver's own message
 /// alone ("db error", "error connecting to server") says nothing.
-pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+#[cfg(any(feature = "postgres", feature = "tokio-postgres"))]
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

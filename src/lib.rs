@@ -51,7 +51,9 @@ pub mod tokio;
 pub use conn::{Conn, DbError};
 pub use kiln_core::embedded::{Migrations, Revision};
 pub use kiln_core::{Direction, Graph, Plan, PlanError, Step, VersionOp};
-pub use migrator::{AppliedStep, Command, Config, Drift, DriftPolicy, Error, Migrator, Outcome, Progress, Resolution, TransactionMode};
+pub use migrator::{
+    AppliedStep, Command, Config, Drift, DriftPolicy, Error, Migrator, Outcome, Progress, Readiness, Resolution, TransactionMode,
+};
 pub use tables::Tables;
 
 #[cfg(feature = "macros")]

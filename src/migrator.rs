@@ -351,6 +351,24 @@ pub struct AppliedStep {
     pub duration: Duration,
 }
 
+/// A readiness probe's answer ([`Migrator::readiness_on`], and its sync and async forms).
+///
+/// ```
+/// let ready = kiln::Readiness::default();
+/// assert!(!ready.at_head && ready.current.is_empty() && ready.pending == 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// The database is at the graph's heads (or, with `allow_unknown`, at
+    /// revisions of a newer release).
+    pub at_head: bool,
+    /// The version table's rows.
+    pub current: Vec<String>,
+    /// How many revisions `upgrade heads` would apply.
+    pub pending: usize,
+}
+
 /// The result of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -820,18 +838,29 @@ impl Migrator {
 
     /// True when the database is at the graph's heads (for readiness probes).
     pub async fn is_at_head<C: Conn>(&self, conn: &mut C) -> Result<bool, Error> {
-        if self.quick_at_head(conn, "heads").await.is_some() {
-            return Ok(true);
+        Ok(self.readiness_on(conn).await?.at_head)
+    }
+
+    /// What a readiness probe reports, from one read of the database: at
+    /// head or not, the version rows, and how many revisions `upgrade
+    /// heads` would apply. An unknown revision is an error unless
+    /// [`Config::with_allow_unknown`] accepts it (a rollback of the code:
+    /// ready, nothing to do); so is an edited applied revision or an
+    /// interrupted run.
+    pub async fn readiness_on<C: Conn>(&self, conn: &mut C) -> Result<Readiness, Error> {
+        if let Some(current) = self.quick_at_head(conn, "heads").await {
+            return Ok(Readiness { at_head: true, current, pending: 0 });
         }
         let state = self.read_state(conn).await?;
         if !self.unknown(&state.heads).is_empty() && self.config.allow_unknown_revisions {
             // A newer release migrated the database and this one accepts it
             // (a rollback): ready, with nothing to do.
-            return Ok(true);
+            return Ok(Readiness { at_head: true, current: state.heads, pending: 0 });
         }
         self.check_known(&state.heads)?;
         self.check_history(&state)?;
-        Ok(self.graph().plan_upgrade(&state.heads, "heads")?.steps.is_empty())
+        let pending = self.graph().plan_upgrade(&state.heads, "heads")?.steps.len();
+        Ok(Readiness { at_head: pending == 0, current: state.heads, pending })
     }
 
     /// Runs a command, in a `kiln.run` tracing span.

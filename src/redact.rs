@@ -61,7 +61,8 @@ fn redact_query_password(tail: &str) -> String {
 
 /// Replaces every occurrence of `secret` in `text` (for messages that may
 /// quote a connection string).
-pub fn scrub(text: &str, secret: Option<&str>) -> String {
+#[cfg(any(test, feature = "cli"))]
+pub(crate) fn scrub(text: &str, secret: Option<&str>) -> String {
     match secret {
         Some(s) if !s.is_empty() => text.replace(s, "***"),
         _ => text.to_string(),
@@ -69,7 +70,8 @@ pub fn scrub(text: &str, secret: Option<&str>) -> String {
 }
 
 /// The password in a URL or key-value connection string, if any.
-pub fn password_of(url: &str) -> Option<String> {
+#[cfg(any(test, feature = "cli"))]
+pub(crate) fn password_of(url: &str) -> Option<String> {
     if let Some(scheme_end) = url.find("://") {
         let rest = &url[scheme_end + 3..];
         let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use crate::conn::{collect_rows, from_pg, Conn, DbError, Rows};
-use crate::migrator::{Command, Error, Migrator, Outcome};
+use crate::migrator::{Command, Error, Migrator, Outcome, Readiness};
 
 /// [`Conn`] over a blocking `postgres::Client`: every future is ready at once.
 pub struct SyncConn<'a>(pub &'a mut postgres::Client);
@@ -107,5 +107,10 @@ impl Migrator {
     /// True when the database is at the graph's heads.
     pub fn check(&self, client: &mut postgres::Client) -> Result<bool, Error> {
         block_on(self.is_at_head(&mut SyncConn(client)))
+    }
+
+    /// At head or not, the version rows and the pending count, from one read.
+    pub fn readiness(&self, client: &mut postgres::Client) -> Result<Readiness, Error> {
+        block_on(self.readiness_on(&mut SyncConn(client)))
     }
 }

@@ -19,12 +19,12 @@ use std::fmt::Write as _;
 use kiln_core::VersionOp;
 
 /// `"ident"`, with embedded quotes doubled.
-pub fn quote_ident(s: &str) -> String {
+pub(crate) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// `'literal'`, with embedded quotes doubled (standard_conforming_strings).
-pub fn quote_literal(s: &str) -> String {
+pub(crate) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
@@ -398,13 +398,7 @@ impl Tables {
 /// order; a `NULL` (`<element xsi:nil="true"/>`) is left out. `None` when a
 /// value holds an escape other than XML's five named ones, so that a caller
 /// comparing values falls back to a plain query rather than guess.
-///
-/// ```
-/// let xml = "<t><row><v>a&amp;b</v><n xsi:nil=\"true\"/></row><row><v>c</v></row></t>";
-/// assert_eq!(kiln::tables::xml_values(xml, "v"), Some(vec!["a&b".to_string(), "c".to_string()]));
-/// assert_eq!(kiln::tables::xml_values(xml, "n"), Some(vec![]));
-/// ```
-pub fn xml_values(xml: &str, element: &str) -> Option<Vec<String>> {
+pub(crate) fn xml_values(xml: &str, element: &str) -> Option<Vec<String>> {
     let (open, close) = (format!("<{element}>"), format!("</{element}>"));
     let mut out = Vec::new();
     let mut rest = xml;
@@ -442,7 +436,7 @@ fn check_name(what: &str, name: &str, longest: &str) -> Result<(), String> {
 /// process: ids made in the same millisecond (or after the clock stepped
 /// back) increase, so ordering history rows by id is the order they were
 /// made in.
-pub fn new_ulid() -> String {
+pub(crate) fn new_ulid() -> String {
     static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let fresh = ulid::Ulid::from_parts(now.as_millis() as u64, random_bits()).0;
@@ -456,7 +450,7 @@ pub fn new_ulid() -> String {
 
 /// 128 unpredictable-enough bits from std's randomly keyed SipHash, the
 /// clock, the process id and a counter (no RNG crate): for ids, not secrets.
-pub fn random_bits() -> u128 {
+pub(crate) fn random_bits() -> u128 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -484,6 +478,14 @@ mod tests {
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_ne!(t.lock_key(), Tables::default().lock_key());
         assert_eq!(Tables::default().lock_key(), Tables::default().lock_key());
+    }
+
+    #[test]
+    fn xml_values_reads_elements_and_skips_nulls() {
+        let xml = "<t><row><v>a&amp;b</v><n xsi:nil=\"true\"/></row><row><v>c</v></row></t>";
+        assert_eq!(xml_values(xml, "v"), Some(vec!["a&b".to_string(), "c".to_string()]));
+        assert_eq!(xml_values(xml, "n"), Some(vec![]));
+        assert_eq!(xml_values("<v>&#233;</v>", "v"), None, "an escape it does not know: fall back");
     }
 
     #[test]

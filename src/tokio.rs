@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::conn::{collect_rows, from_pg, Conn, DbError, Rows};
-use crate::migrator::{Command, Error, Migrator, Outcome};
+use crate::migrator::{Command, Error, Migrator, Outcome, Readiness};
 
 /// [`Conn`] over a `tokio_postgres::Client`.
 ///
@@ -145,5 +145,10 @@ impl Migrator {
     /// True when the database is at the graph's heads.
     pub async fn check_async(&self, client: &tokio_postgres::Client) -> Result<bool, Error> {
         self.is_at_head(&mut AsyncConn::new(client)).await
+    }
+
+    /// At head or not, the version rows and the pending count, from one read.
+    pub async fn readiness_async(&self, client: &tokio_postgres::Client) -> Result<Readiness, Error> {
+        self.readiness_on(&mut AsyncConn::new(client)).await
     }
 }

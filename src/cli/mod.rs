@@ -221,18 +221,47 @@ impl From<crate::Error> for Failure {
     }
 }
 
+/// Commands that only read the graph: they accept a revision still being
+/// written (an empty section) and several unlabelled heads or bases (as
+/// Alembic lists them), which building and running refuse.
+const READ_ONLY: &[&str] = &["heads", "branches", "show", "history", "current"];
+
 fn load(embedded: Option<Migrations>, args: &Args) -> Result<Migrations, String> {
     match (&args.dir, embedded) {
-        (Some(dir), _) => kiln_core::load_dir(std::path::Path::new(dir), dir.trim_end_matches('/'))
+        (Some(dir), _) => {
+            let display = dir.trim_end_matches('/');
+            let read_only = READ_ONLY.contains(&args.command.as_str());
+            kiln_core::validate::load_dir_with(std::path::Path::new(dir), display, |c| {
+                if read_only {
+                    c.allow_unfinished = true;
+                    c.allow_multiple_heads = true;
+                    c.allow_multiple_bases = true;
+                }
+            })
             .map(|set| {
-                for d in &set.report.diagnostics {
-                    eprintln!("{}", d.render(&set.report.sources));
+                if !args.quiet {
+                    summarise_warnings(&set, display);
                 }
                 set.leak()
             })
-            .map_err(|report| format!("{} is not a valid migrations directory:\n\n{}", dir, report.render())),
+            .map_err(|report| format!("{} is not a valid migrations directory:\n\n{}", dir, report.render()))
+        }
         (None, Some(m)) => Ok(m),
         (None, None) => Err("no embedded migrations: pass --dir <path>".into()),
+    }
+}
+
+/// A directory's warnings in one line (`kiln check` lists them), and each
+/// revision still being written in one line of its own.
+fn summarise_warnings(set: &kiln_core::RevisionSet, display: &str) {
+    let unfinished = |d: &&kiln_core::Diagnostic| matches!(d.code, "missing-upgrade" | "missing-downgrade");
+    for d in set.report.diagnostics.iter().filter(unfinished) {
+        let file = d.location.as_ref().and_then(|l| set.report.sources.get(l.file)).map_or("", |f| f.display.as_str());
+        eprintln!("warning: {file} is unfinished: {} (building and upgrading refuse it)", d.message);
+    }
+    let lints = set.report.diagnostics.iter().filter(|d| !unfinished(d)).count();
+    if lints > 0 {
+        eprintln!("warning: {lints} lint warning(s) in {display}; `kiln --dir {display} check` lists them");
     }
 }
 

@@ -65,8 +65,8 @@ impl Session {
     }
 
     /// True when the database is at the graph's heads.
-    pub fn check(&self, migrator: &Migrator) -> Result<bool, crate::Error> {
-        bounded(migrator, |m| self.block_on(m.check_async(&self.client)))
+    pub fn check(&self, migrator: &Migrator) -> Result<crate::Readiness, crate::Error> {
+        bounded(migrator, |m| self.block_on(m.readiness_async(&self.client)))
     }
 }
 

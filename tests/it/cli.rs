@@ -215,10 +215,12 @@ fn a_directory_given_at_run_time_goes_through_the_same_validation() {
     }
     let d = dir.to_str().unwrap();
     let fill = |suffix: &str| {
-        // A new revision's sections hold only TODO comments, which the build refuses: write SQL.
+        // A new revision's sections hold only TODO comments, which the build refuses
+        // (read-only commands accept them, with a warning): write SQL.
         let name = std::fs::read_dir(&dir).unwrap().map(|f| f.unwrap().path()).find(|p| p.to_string_lossy().ends_with(suffix)).unwrap();
         let text = std::fs::read_to_string(&name).unwrap();
-        assert!(kiln(&["--dir", d, "heads"]).status.code() == Some(1), "an unfinished revision does not validate");
+        assert_eq!(kiln(&["--dir", d, "check"]).status.code(), Some(1), "an unfinished revision does not pass the check");
+        assert_eq!(kiln(&["--dir", d, "heads"]).status.code(), Some(0), "`heads` lists a graph with an unfinished revision");
         std::fs::write(
             &name,
             text.replace("-- TODO: the upgrade SQL", "SELECT 1;").replace("-- TODO: SQL that undoes the upgrade", "SELECT 2;"),
@@ -229,9 +231,13 @@ fn a_directory_given_at_run_time_goes_through_the_same_validation() {
     fill("_add_teams_color.sql");
     assert!(kiln(&["--dir", d, "revision", "-m", "Side branch", "--head", "dddd", "--splice"]).status.success());
     fill("_side_branch.sql");
+    // Two unlabelled heads: `heads` lists them, as Alembic does; the check refuses them.
     let heads = kiln(&["--dir", d, "heads"]);
-    assert_eq!(heads.status.code(), Some(1), "two heads now: {}", stdout(&heads));
-    assert!(stderr(&heads).contains("error[kiln::multiple-heads]"));
+    assert_eq!(heads.status.code(), Some(0), "{}", stderr(&heads));
+    assert_eq!(stdout(&heads).lines().filter(|l| l.contains("(head)")).count(), 2, "two heads now: {}", stdout(&heads));
+    let check = kiln(&["--dir", d, "check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(stderr(&check).contains("error[kiln::multiple-heads]"), "{}", stderr(&check));
     assert!(kiln(&["--dir", d, "merge", "-m", "Merge the branches", "heads"]).status.success());
     let heads = kiln(&["--dir", d, "heads"]);
     assert!(heads.status.success(), "{}", stderr(&heads));
@@ -405,11 +411,16 @@ fn a_server_that_goes_silent_mid_run_ends_it_with_an_error_naming_the_wait() {
         .spawn()
         .unwrap();
     // Its server process, frozen as a stopped primary would be: the kernel
-    // still acknowledges what kiln sends, and nothing ever answers.
+    // still acknowledges what kiln sends, and nothing ever answers. Frozen
+    // once it polls for the lock (before that it reads kiln's tables).
     let mut pid = None;
-    for _ in 0..100 {
+    for _ in 0..200 {
         let rows = holder
-            .query("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'kiln %' AND pid <> pg_backend_pid() AND datname = current_database()", &[])
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'kiln %' AND pid <> pg_backend_pid() \
+                 AND datname = current_database() AND query LIKE '%advisory_lock%'",
+                &[],
+            )
             .unwrap();
         if let Some(r) = rows.first() {
             pid = Some(r.get::<_, i32>(0));
@@ -729,4 +740,61 @@ fn alembic_authoring_options_and_verbose_listings() {
     assert!(quiet.is_empty(), "{quiet}");
     let current = ok(&["--database-url", &url, "current", "-v"]);
     assert!(current.contains("Rev: cccc00000003 (head)") && current.contains("Path: "), "{current}");
+}
+
+/// `kiln revision` under a project's `revision_id_pattern`: `--rev-id`
+/// must match it, and a generated id does, so the build accepts the file.
+#[test]
+fn revision_ids_follow_the_projects_pattern() {
+    let dir = scratch("id-pattern").join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("kiln.toml"), "revision_id_pattern = \"r[0-9]{6}\"\n").unwrap();
+    let d = dir.to_str().unwrap();
+    let refused = kiln(&["--dir", d, "revision", "-m", "first", "--rev-id", "abcdef123456"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("does not match `revision_id_pattern = \"r[0-9]{6}\"`"), "{}", stderr(&refused));
+    let made = kiln(&["--dir", d, "revision", "-m", "first"]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".sql"))
+        .unwrap();
+    let id = file.split('_').next().unwrap();
+    assert!(id.len() == 7 && id.starts_with('r') && id[1..].bytes().all(|b| b.is_ascii_digit()), "{file}");
+    let ok = kiln(&["--dir", d, "revision", "-m", "second", "--rev-id", "r000002"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let heads = kiln(&["--dir", d, "heads"]);
+    assert!(stdout(&heads).contains("r000002 (head)"), "{}{}", stdout(&heads), stderr(&heads));
+}
+
+/// A revision being written (the empty sections `kiln revision` leaves) does
+/// not stop the commands that only read the graph; building, checking and
+/// upgrading refuse it, naming the file.
+#[test]
+fn read_only_and_authoring_commands_work_while_a_revision_is_being_written() {
+    let dir = scratch("unfinished").join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let first = kiln(&["--dir", d, "revision", "-m", "create widgets", "--rev-id", "aaaa00000001"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = kiln(&["--dir", d, "revision", "-m", "create gadgets", "--rev-id", "bbbb00000002"]);
+    assert!(second.status.success(), "a second revision on top of an unfinished one: {}", stderr(&second));
+    for args in [&["heads"][..], &["history"], &["show", "aaaa00000001"], &["branches"]] {
+        let mut all = vec!["--dir", d];
+        all.extend_from_slice(args);
+        let out = kiln(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let warning = stderr(&out);
+        assert!(warning.contains("aaaa00000001_create_widgets.sql is unfinished: the upgrade section is empty"), "{args:?}: {warning}");
+        assert!(warning.lines().count() <= 4, "one line per unfinished section, not the rendered diagnostics: {warning}");
+    }
+    assert!(stdout(&kiln(&["--dir", d, "heads"])).contains("bbbb00000002 (head)"));
+    for args in [&["check"][..], &["upgrade", "heads", "--sql"]] {
+        let mut all = vec!["--dir", d];
+        all.extend_from_slice(args);
+        let out = kiln(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?} refuses an unfinished revision");
+        assert!(stderr(&out).contains("the upgrade section is empty"), "{args:?}: {}", stderr(&out));
+    }
 }

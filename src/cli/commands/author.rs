@@ -38,6 +38,26 @@ pub fn new_revision_id() -> String {
     format!("{:012x}", crate::tables::random_bits() as u64 & 0xffff_ffff_ffff)
 }
 
+/// A fresh id: Alembic's form when the project's `revision_id_pattern`
+/// accepts it (or there is none), else one drawn from the pattern.
+fn new_id(pattern: Option<&kiln_core::config::IdPattern>, taken: impl Fn(&str) -> bool) -> Result<String, String> {
+    for _ in 0..64 {
+        let id = match pattern {
+            Some(p) if !p.matches(&new_revision_id()) => p.sample(|| crate::tables::random_bits() as u64),
+            _ => Some(new_revision_id()),
+        };
+        match id {
+            Some(id) if !taken(&id) && kiln_core::parse::is_valid_id(&id) => return Ok(id),
+            Some(_) => continue,
+            None => break,
+        }
+    }
+    Err(format!(
+        "cannot make an id that `revision_id_pattern = \"{}\"` accepts: give one with --rev-id",
+        pattern.map_or("", |p| p.as_str())
+    ))
+}
+
 pub(crate) fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
     let dir = args.dir.clone().unwrap_or_else(|| "migrations".into());
     let message = args.message.clone().ok_or("`-m <message>` is required")?;
@@ -48,6 +68,7 @@ pub(crate) fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
         c.allow_multiple_heads = true;
         c.allow_multiple_bases = true;
         c.lint = false;
+        c.allow_unfinished = true;
     })
     .map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
     let g = &set.graph;
@@ -97,17 +118,21 @@ pub(crate) fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
             parents.iter().map(|&r| g.id(r).to_string()).collect()
         }
     };
+    let pattern = set.config.revision_id_pattern.as_ref();
     let id = match &args.rev_id {
         Some(id) => {
             if !kiln_core::parse::is_valid_id(id) {
                 return Err(format!("--rev-id `{id}` is not a revision id: 1 to 32 letters, digits or `_`"));
+            }
+            if let Some(p) = pattern.filter(|p| !p.matches(id)) {
+                return Err(format!("--rev-id `{id}` does not match `revision_id_pattern = \"{}\"` in kiln.toml", p.as_str()));
             }
             if g.index_of(id).is_some() {
                 return Err(format!("--rev-id `{id}`: a revision with this id already exists"));
             }
             id.clone()
         }
-        None => new_revision_id(),
+        None => new_id(pattern, |id| g.index_of(id).is_some())?,
     };
     let slug = kiln_core::parse::slugify(&message);
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");

@@ -49,14 +49,12 @@ pub(crate) fn online(
             return Ok(EXIT_OK);
         }
         "check" => {
-            let at_head = session.check(migrator)?;
-            let heads = session.current(migrator)?;
+            let crate::Readiness { at_head, current: heads, pending, .. } = session.check(migrator)?;
             if args.json {
                 println!("{{\"at_head\":{at_head},\"current\":{}}}", json_list(&heads));
             } else if at_head {
                 println!("the database is at head ({})", heads.join(", "));
             } else {
-                let pending = migrator.graph().plan_upgrade(&heads, "heads").map(|p| p.steps.len()).unwrap_or(0);
                 println!(
                     "the database is not at head: {pending} revision(s) pending (current: {})",
                     if heads.is_empty() { "base".into() } else { heads.join(", ") }
