@@ -844,7 +844,7 @@ impl Migrator {
     /// What a readiness probe reports, from one read of the database: at
     /// head or not, the version rows, and how many revisions `upgrade
     /// heads` would apply. An unknown revision is an error unless
-    /// [`Config::with_allow_unknown`] accepts it (a rollback of the code:
+    /// [`Config::with_allow_unknown_revisions`] accepts it (a rollback of the code:
     /// ready, nothing to do); so is an edited applied revision or an
     /// interrupted run.
     pub async fn readiness_on<C: Conn>(&self, conn: &mut C) -> Result<Readiness, Error> {

@@ -318,7 +318,7 @@ impl Tables {
     /// trip. Each table comes back whole as XML (`table_to_xml`, which is
     /// strict: `NULL` when `to_regclass` finds no such table), so probing a
     /// fresh database writes no error into the server's log; read the
-    /// values with [`xml_values`].
+    /// values out of `<version_num>` and `<fingerprint>` elements.
     pub fn select_quick_sql(&self) -> String {
         format!(
             "SELECT table_to_xml(to_regclass({}), true, false, '')::text, table_to_xml(to_regclass({}), true, false, '')::text;",

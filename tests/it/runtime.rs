@@ -501,6 +501,8 @@ fn a_pooled_connection_is_passed_as_it_is_and_both_drivers_offer_the_same_calls(
     m.stamp(&mut pooled, "1975ea83b712", false).unwrap();
     assert_eq!(m.current(&mut pooled).unwrap(), ["1975ea83b712"]);
     assert!(!m.check(&mut pooled).unwrap());
+    let ready = m.readiness(&mut pooled).unwrap();
+    assert!(!ready.at_head && ready.current == ["1975ea83b712"] && ready.pending == 6, "{ready:?}");
     // Async: `&pooled` coerces to `&tokio_postgres::Client`.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -511,6 +513,8 @@ fn a_pooled_connection_is_passed_as_it_is_and_both_drivers_offer_the_same_calls(
         assert_eq!(m.current_async(&pooled).await.unwrap(), ["7fbe65eaef1b"]);
         m.upgrade_async(&pooled, "heads").await.unwrap();
         assert!(m.check_async(&pooled).await.unwrap());
+        let ready = m.readiness_async(&pooled).await.unwrap();
+        assert!(ready.at_head && ready.pending == 0 && ready.current == ["f0e1d2c3b4a5"], "{ready:?}");
         m.downgrade_async(&pooled, "7fbe65eaef1b").await.unwrap();
         assert_eq!(m.current_async(&pooled).await.unwrap(), ["7fbe65eaef1b"]);
     });
