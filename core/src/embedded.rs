@@ -53,6 +53,12 @@ pub struct Revision {
 }
 
 impl Revision {
+    /// The docstring Alembic would hold for this revision: the header's
+    /// comment text (see `kiln_core::parse::docstring`), what `show` prints.
+    pub fn docstring(&self) -> String {
+        crate::parse::docstring(self.source)
+    }
+
     /// The SQL the upgrade runs.
     pub fn upgrade_sql(&self) -> &'static str {
         &self.source[self.upgrade.0..self.upgrade.1]

@@ -138,6 +138,15 @@ pub enum PlanError {
     },
     /// A branch-qualified downgrade target does not match the current heads.
     NotValidDowngradeTarget,
+    /// A history range whose revisions do not all descend from its lower
+    /// end through `Revises` (some only depend on it): it cannot be walked
+    /// in order (Alembic fails on an assertion there).
+    RangeNotWalkable {
+        /// The lower end, as given (or the current rows).
+        lower: String,
+        /// The upper end, as given.
+        upper: String,
+    },
     /// A step could not be applied to the version table as it stands.
     VersionTable {
         /// What went wrong.
@@ -212,6 +221,11 @@ impl fmt::Display for PlanError {
             PlanError::NotValidDowngradeTarget => {
                 write!(f, "not a valid downgrade target from the current heads")
             }
+            PlanError::RangeNotWalkable { lower, upper } => write!(
+                f,
+                "the range `{lower}:{upper}` holds revisions that depend on `{lower}` without descending from it \
+                 (through `Depends On`), so it cannot be listed in order; list the whole history, or a range along one branch"
+            ),
             PlanError::VersionTable { message } => write!(f, "{message}"),
         }
     }
@@ -1116,8 +1130,15 @@ impl Graph {
     /// first, walking one branch down as far as no other head still needs it,
     /// ties broken by load order.
     fn topological_sort(&self, revisions: &[RevIdx], heads: &[RevIdx]) -> Vec<RevIdx> {
+        let output = self.topological_sort_partial(revisions, heads);
+        debug_assert_eq!(output.len(), revisions.len(), "topological sort left revisions behind");
+        output
+    }
+
+    /// The sort itself; it leaves behind what no head reaches (a range whose
+    /// revisions only depend on its lower end, where Alembic's assertion fails).
+    fn topological_sort_partial(&self, revisions: &[RevIdx], heads: &[RevIdx]) -> Vec<RevIdx> {
         let mut todo = self.mark(revisions);
-        let mut remaining = revisions.len();
         let mut current: Vec<RevIdx> = heads.iter().copied().filter(|&h| todo[h]).collect();
         current.sort_unstable();
         current.dedup();
@@ -1134,7 +1155,6 @@ impl Graph {
             if todo[candidate] {
                 output.push(candidate);
                 todo[candidate] = false;
-                remaining -= 1;
             }
             let node = &self.nodes[candidate];
             let to_add: Vec<RevIdx> = node.norm_down.iter().copied().filter(|&r| todo[r] && !current.contains(&r)).collect();
@@ -1154,7 +1174,6 @@ impl Graph {
                 }
             }
         }
-        debug_assert_eq!(remaining, 0, "topological sort left revisions behind");
         output
     }
 
@@ -1166,6 +1185,28 @@ impl Graph {
             // `heads` of a valid graph never overlap and always resolve.
             Err(e) => unreachable!("history of a valid graph failed: {e}"),
         }
+    }
+
+    /// `alembic history -r <lower>:<upper>`: the revisions from `lower`
+    /// (inclusive; `base` for all) up to `upper` (`heads`, an id, a label...),
+    /// in Alembic's walk order for that range (`walk_revisions`), which is
+    /// not always the whole history's order filtered. `current_lower`, when
+    /// given, is the version table's rows standing for `lower` (`current:`).
+    pub fn history_range(&self, lower: &str, upper: &str, current_lower: Option<&[String]>) -> Result<Vec<RevIdx>, PlanError> {
+        let lower = match current_lower {
+            Some(rows) => Lower::Heads(rows),
+            None => Lower::Symbol(lower),
+        };
+        let label = match lower {
+            Lower::Heads(rows) => rows.join(", "),
+            Lower::Symbol(s) => s.to_string(),
+        };
+        let (needs, targets) = self.collect_upgrade(upper, lower, true, false, false)?;
+        let order = self.topological_sort_partial(&needs, &targets);
+        if order.len() != needs.len() {
+            return Err(PlanError::RangeNotWalkable { lower: label, upper: upper.to_string() });
+        }
+        Ok(order)
     }
 
     /// The steps `upgrade <target>` runs from the version table's current rows.

@@ -17,7 +17,7 @@
 //! needs [`load_dir`], the [`RevisionSet`] it returns, its [`Report`] and the
 //! [`graph`] types; [`config`], [`lint::RULES`] and the pinned
 //! [`checksum`] functions complete the documented surface. The modules
-//! hidden from these docs (`codegen`, `parse`, `sql`, `lint::sql`) serve
+//! hidden from these docs (`codegen`, `format`, `parse`, `sql`, `lint::sql`) serve
 //! kiln's own crates, which pin this crate's exact version
 //! (`kiln-core = "=0.1.0"`), and may change in any release.
 
@@ -28,6 +28,8 @@ pub mod codegen;
 pub mod config;
 pub mod diagnostic;
 pub mod embedded;
+#[doc(hidden)]
+pub mod format;
 pub mod graph;
 pub mod lint;
 #[doc(hidden)]

@@ -71,6 +71,10 @@ pub struct RevisionFile {
     pub upgrade: Range<usize>,
     /// Byte range of the downgrade SQL, unless irreversible.
     pub downgrade: Option<Range<usize>>,
+    /// The header's other paragraphs, after the message and apart from the
+    /// `Key: value` lines (Alembic's docstring paragraphs), without their
+    /// `-- `; paragraphs separated by a blank line. Empty when there is none.
+    pub description: String,
     /// What is still to write: an empty upgrade or downgrade section, as
     /// `kiln revision` leaves them. Errors for a build or a run; warnings
     /// for the commands that only read the graph (`Config::allow_unfinished`).
@@ -105,6 +109,32 @@ pub fn slugify(message: &str) -> String {
         slug.push_str("revision");
     }
     slug
+}
+
+/// The docstring Alembic would hold for this revision file: its header's
+/// comment lines without `-- ` (trailing spaces kept, as in a docstring),
+/// blank `--` lines as empty lines, less the
+/// keys Alembic keeps in module variables (`Branch Labels`, `Depends On`)
+/// and kiln's own (`Transactional`, `Irreversible`), trimmed. What `show`
+/// and `history -v` print, indented, as Alembic prints `longdoc`.
+///
+/// ```
+/// let text = "-- Add teams\n--\n-- Revision ID: aaaa\n-- Revises: \n-- Create Date: 2026-01-21\n-- Branch Labels: core\n--\n-- Why: teams.\n\n-- kiln:upgrade\nSELECT 1;\n";
+/// assert_eq!(kiln_core::parse::docstring(text), "Add teams\n\nRevision ID: aaaa\nRevises: \nCreate Date: 2026-01-21\n\nWhy: teams.");
+/// ```
+pub fn docstring(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        let (Some(body), None) = (comment_body(line), marker(line)) else { break };
+        let key = body.split_once(':').map(|(k, _)| k.trim());
+        if matches!(key, Some("Branch Labels" | "Depends On" | "Transactional" | "Irreversible")) {
+            continue;
+        }
+        out.push(body.strip_prefix(' ').unwrap_or(body));
+    }
+    out.join("\n").trim().to_string()
 }
 
 struct Line<'a> {
@@ -158,36 +188,51 @@ fn list(value: &str, value_start: usize) -> Vec<Spanned<String>> {
     out
 }
 
+/// What Alembic writes in `Create Date` and accepts (it never parses it): a
+/// date, optionally a time (`HH:MM`, `HH:MM:SS`, a fraction), then an
+/// optional offset (`Z`, `+01:00`, `+0100`, `+01`), with a space or `T`
+/// between date and time.
 fn is_valid_date(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = |r: Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let fixed = b.len() >= 19
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && (b[10] == b' ' || b[10] == b'T')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19);
-    if !fixed {
+    let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    let month: u32 = s.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(0);
+    let day: u32 = s.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(0);
+    if !date || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return false;
     }
-    let month: u32 = s[5..7].parse().unwrap_or(0);
-    let day: u32 = s[8..10].parse().unwrap_or(0);
-    let rest = &s[19..];
-    let rest = match rest.strip_prefix('.') {
-        Some(frac) => frac.trim_start_matches(|c: char| c.is_ascii_digit()),
-        None => rest,
-    };
-    (1..=12).contains(&month)
-        && (1..=31).contains(&day)
-        && (rest.is_empty()
-            || rest == "Z"
-            || (rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && rest.as_bytes()[3] == b':'))
+    let mut rest = &s[10..];
+    if let Some(time) = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('T')) {
+        let t = time.as_bytes();
+        let two = |i: usize| t.get(i..i + 2).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        if !(two(0) && t.get(2) == Some(&b':') && two(3)) {
+            return false;
+        }
+        rest = &time[5..];
+        if let Some(sec) = rest.strip_prefix(':') {
+            if !sec.as_bytes().get(..2).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) {
+                return false;
+            }
+            rest = &sec[2..];
+            if let Some(frac) = rest.strip_prefix('.') {
+                let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+                if n == 0 {
+                    return false;
+                }
+                rest = &frac[n..];
+            }
+        }
+    }
+    let offset = rest.trim_start();
+    let digits_only = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+    match offset.strip_prefix(['+', '-']) {
+        _ if offset.is_empty() || offset == "Z" => true,
+        Some(o) => match o.split_once(':') {
+            Some((h, m)) => h.len() == 2 && m.len() == 2 && digits_only(h) && digits_only(m),
+            None => (o.len() == 2 || o.len() == 4) && digits_only(o),
+        },
+        None => false,
+    }
 }
 
 /// Parses one revision file. `text` has its BOM already removed.
@@ -219,9 +264,39 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
     let mut values: Vec<Option<Spanned<String>>> = vec![None; HEADER_KEYS.len()];
     let mut line_spans: Vec<Range<usize>> = vec![0..0; HEADER_KEYS.len()];
     let key_lines = if message_is_key { &lines[..header_end] } else { &lines[1..header_end] };
+    // The header's paragraphs (runs of `--` lines between blank `--` lines):
+    // the one with `Revision ID:` holds the keys; the others are the
+    // description, Alembic's docstring paragraphs, where a line is a key
+    // only when it names one of kiln's keys.
+    let paragraphs: Vec<&[Line<'_>]> =
+        key_lines.split(|l| comment_body(l.text).unwrap_or("").trim().is_empty()).filter(|p| !p.is_empty()).collect();
+    let key_of = |l: &Line<'_>| comment_body(l.text).unwrap_or("").split_once(':').map(|(k, _)| k.trim().to_string());
+    let keys_at = paragraphs.iter().position(|p| p.iter().any(|l| key_of(l).as_deref() == Some("Revision ID")));
+    let mut description: Vec<String> = Vec::new();
+    for (i, paragraph) in paragraphs.iter().enumerate() {
+        if keys_at.is_some_and(|k| k != i) {
+            let text: Vec<&str> = paragraph
+                .iter()
+                .filter(|l| !key_of(l).is_some_and(|k| HEADER_KEYS.contains(&k.as_str())))
+                .map(|l| {
+                    let body = comment_body(l.text).unwrap_or("");
+                    body.strip_prefix(' ').unwrap_or(body).trim_end()
+                })
+                .collect();
+            if !text.is_empty() {
+                description.push(text.join("\n"));
+            }
+        }
+    }
+    let in_description = |l: &Line<'_>| {
+        keys_at.is_some_and(|k| {
+            let i = paragraphs.iter().position(|p| p.iter().any(|x| std::ptr::eq(x, l)));
+            i.is_some_and(|i| i != k) && !key_of(l).is_some_and(|key| HEADER_KEYS.contains(&key.as_str()))
+        })
+    };
     for line in key_lines {
         let body = comment_body(line.text).unwrap_or("");
-        if body.trim().is_empty() {
+        if body.trim().is_empty() || in_description(line) {
             continue;
         }
         let line_span = line.start..line.start + line.text.len();
@@ -448,6 +523,7 @@ pub fn parse_revision(text: &str, file: FileId) -> Result<RevisionFile, Vec<Diag
         upgrade: upgrade_range,
         downgrade: downgrade_range,
         unfinished,
+        description: description.join("\n\n"),
     })
 }
 
@@ -470,6 +546,47 @@ mod tests {
 
     fn codes(text: &str) -> Vec<&'static str> {
         parse_revision(text, 0).unwrap_err().into_iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn create_date_takes_what_alembic_writes() {
+        for ok in [
+            "2026-01-21",
+            "2026-01-21 10:00",
+            "2026-01-21 10:00:00",
+            "2026-01-21 10:00:00.123456",
+            "2026-01-21T10:00:00Z",
+            "2026-01-21 10:00:00.123456+00:00",
+            "2026-01-21 10:00:00-0500",
+            "2026-01-21 10:00:00 +01",
+        ] {
+            assert!(is_valid_date(ok), "{ok}");
+            assert!(parse_revision(&GOOD.replace("2026-11-27 10:00:00.000000", ok), 0).is_ok(), "{ok}");
+        }
+        for bad in ["", "yesterday", "2026-13-01", "2026-01-32", "2026-1-21", "2026-01-21 10", "2026-01-21 10:00:00.", "2026-01-21 +1:00"] {
+            assert!(!is_valid_date(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn docstring_paragraphs_are_the_description_and_colons_in_them_are_text() {
+        let text = GOOD.replace(
+            "-- Branch Labels: core\n",
+            "-- Branch Labels: core\n--\n-- Adds teams. Note: owners come later.\n--   indented line\n--\n-- Second paragraph.\n",
+        );
+        let r = parse_revision(&text, 0).unwrap();
+        assert_eq!(r.description, "Adds teams. Note: owners come later.\n  indented line\n\nSecond paragraph.");
+        assert_eq!(r.branch_labels[0].value, "core");
+        // A paragraph between the message and the keys, as Alembic users write them.
+        let before = GOOD.replace("-- Create teams\n--\n", "-- Create teams\n--\n-- Why: a team owns workspaces.\n--\n");
+        assert_eq!(parse_revision(&before, 0).unwrap().description, "Why: a team owns workspaces.");
+        // One of kiln's keys in a later paragraph is still a key.
+        let key_later = GOOD.replace("-- Branch Labels: core\n", "--\n-- Some words.\n-- Branch Labels: core\n");
+        let r = parse_revision(&key_later, 0).unwrap();
+        assert_eq!((r.description.as_str(), r.branch_labels[0].value.as_str()), ("Some words.", "core"));
+        // Without a description the keys are checked as before.
+        assert_eq!(parse_revision(GOOD, 0).unwrap().description, "");
+        assert_eq!(codes(&GOOD.replace("-- Branch Labels: core", "-- Brnach Labels: core")), ["unknown-header-key"]);
     }
 
     #[test]

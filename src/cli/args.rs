@@ -142,9 +142,12 @@ pub(super) fn command(bin: &str) -> clap::Command {
         )
         .subcommand(clap::Command::new("branches").about("Show the branch points of the revision graph"))
         .subcommand(
-            clap::Command::new("show")
-                .about("Show the revision(s) a target names, with their SQL")
-                .arg(Arg::new("rev").required(true).help("a revision id, unique prefix, label or head")),
+            clap::Command::new("show").about("Show the revision(s) a target names, as Alembic does (with -v, their SQL too)").arg(
+                Arg::new("rev")
+                    .required(true)
+                    .allow_negative_numbers(true)
+                    .help("a revision id, unique prefix, label, head or a relative step such as -1"),
+            ),
         )
         .subcommand(
             clap::Command::new("accept-checksum")

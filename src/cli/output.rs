@@ -121,26 +121,19 @@ pub(crate) fn print_outcome(migrator: &Migrator, o: &Outcome, json: bool, stream
     }
 }
 
-/// `<parents> -> <id> (head), message`, as `alembic history` prints.
-pub(crate) fn describe(migrator: &Migrator, id: &str, with_marks: bool) -> String {
+/// A revision in one line, in Alembic's text (`kiln_core::format`); an id
+/// this binary does not know says so.
+pub(crate) fn describe(migrator: &Migrator, id: &str, how: kiln_core::format::Line) -> String {
     let g = migrator.graph();
-    let Some(i) = g.index_of(id) else { return format!("{id} (unknown to this binary)") };
-    let rev = migrator.migrations().at(i);
-    let mut marks = Vec::new();
-    if with_marks {
-        if g.heads().contains(&i) {
-            marks.push("head");
-        }
-        if g.is_branch_point(i) {
-            marks.push("branchpoint");
-        }
-        if g.is_merge_point(i) {
-            marks.push("mergepoint");
-        }
+    match g.index_of(id) {
+        Some(i) => kiln_core::format::line(g, i, migrator.migrations().at(i), how),
+        None => format!("{id} (unknown to this binary)"),
     }
-    let labels: Vec<&str> = g.branch_labels(i).collect();
-    let label = if labels.is_empty() { String::new() } else { format!(" ({})", labels.join(", ")) };
-    let marks = if marks.is_empty() { String::new() } else { format!(" ({})", marks.join(", ")) };
-    let parents = if rev.down_revisions.is_empty() { "<base>".to_string() } else { rev.down_revisions.join(", ") };
-    format!("{parents} -> {id}{label}{marks}, {}", rev.message)
+}
+
+/// A revision's verbose entry (`Rev:`, `Parent:`, `Path:`, its docstring), as Alembic's `log_entry`.
+pub(crate) fn entry(migrator: &Migrator, r: usize, current: bool) -> String {
+    let rev = migrator.migrations().at(r);
+    let path = format!("{}/{}", migrator.migrations().source_dir(), rev.file_name);
+    kiln_core::format::entry(migrator.graph(), r, rev, &path, current)
 }

@@ -1,6 +1,7 @@
 //! kiln's integration tests, in one binary (one link instead of many).
 
 mod alembic;
+mod alembic_output;
 mod build_script;
 mod cli;
 mod corpus;

@@ -3,10 +3,11 @@
 use std::fmt::Write as _;
 
 use crate::cli::args::Args;
-use crate::cli::output::describe;
+use crate::cli::output::{describe, entry};
 use crate::cli::session::connect_with;
 use crate::migrator::Migrator;
 use crate::offline::{json_list, json_string};
+use kiln_core::format::{HEADS, HISTORY};
 
 pub(crate) enum Listing {
     Heads,
@@ -30,7 +31,8 @@ pub(crate) fn print_listing(migrator: &Migrator, args: &Args, which: Listing) ->
             g.heads().iter().copied().filter(|h| !depended.contains(h)).collect()
         }
         Listing::Heads => g.heads().to_vec(),
-        Listing::Branches => (0..g.len()).filter(|&r| g.is_branch_point(r)).collect(),
+        // In history order (heads first), as Alembic walks them.
+        Listing::Branches => migrator.migrations().history().filter_map(|r| g.index_of(r.id)).filter(|&r| g.is_branch_point(r)).collect(),
     };
     if args.json {
         let ids: Vec<&str> = revs.iter().map(|&r| g.id(r)).collect();
@@ -38,43 +40,24 @@ pub(crate) fn print_listing(migrator: &Migrator, args: &Args, which: Listing) ->
         return 0;
     }
     for r in revs {
-        println!("{}", describe(migrator, g.id(r), true));
-        if matches!(which, Listing::Branches) {
-            for &c in g.children(r) {
-                println!("    -> {}", describe(migrator, g.id(c), false));
+        match which {
+            Listing::Heads if args.verbose => println!("{}", entry(migrator, r, false)),
+            Listing::Heads => println!("{}", describe(migrator, g.id(r), HEADS)),
+            Listing::Branches => {
+                let path = format!("{}/{}", migrator.migrations().source_dir(), migrator.migrations().at(r).file_name);
+                println!("{}", kiln_core::format::branch_point(g, r, migrator.migrations().revisions(), &path, args.verbose));
             }
         }
     }
     0
 }
 
-/// The header block `show`, `current -v` and `history -v` print for a revision.
-pub(crate) fn details(migrator: &Migrator, r: usize) -> String {
-    let g = migrator.graph();
-    let rev = migrator.migrations().at(r);
-    let mut out = String::new();
-    let _ = writeln!(out, "Rev: {}{}", rev.id, if g.heads().contains(&r) { " (head)" } else { "" });
-    let _ = writeln!(out, "Parent: {}", if rev.down_revisions.is_empty() { "<base>".into() } else { rev.down_revisions.join(", ") });
-    if !rev.depends_on.is_empty() {
-        let _ = writeln!(out, "Also depends on: {}", rev.depends_on.join(", "));
-    }
-    let children: Vec<&str> = g.children(r).iter().map(|&c| g.id(c)).collect();
-    if children.len() > 1 {
-        let _ = writeln!(out, "Branches into: {}", children.join(", "));
-    }
-    let labels: Vec<&str> = g.branch_labels(r).collect();
-    if !labels.is_empty() {
-        let _ = writeln!(out, "Branch names: {}", labels.join(", "));
-    }
-    let _ = writeln!(out, "Path: {}/{}", migrator.migrations().source_dir(), rev.file_name);
-    let _ = writeln!(out, "Create Date: {}", rev.create_date);
-    let _ = writeln!(out, "Transactional: {}\nChecksum: {}\n\n    {}\n", rev.transactional, rev.checksum, rev.message);
-    out
-}
-
 pub(crate) fn show(migrator: &Migrator, args: &Args, ident: &str) -> Result<i32, String> {
     let g = migrator.graph();
-    let revs = g.resolve(ident).map_err(|e| e.to_string())?;
+    let revs = match relative_down(g, ident) {
+        Some(walked) => walked?,
+        None => g.resolve(ident).map_err(|e| e.to_string())?,
+    };
     for r in revs {
         let rev = migrator.migrations().at(r);
         if args.json {
@@ -93,25 +76,29 @@ pub(crate) fn show(migrator: &Migrator, args: &Args, ident: &str) -> Result<i32,
             );
             continue;
         }
-        let mut out = details(migrator, r);
-        let _ = writeln!(out, "-- upgrade\n{}", rev.upgrade_sql().trim());
-        match rev.downgrade_sql() {
-            Some(d) => {
-                let _ = writeln!(out, "-- downgrade\n{}", d.trim());
+        println!("{}", entry(migrator, r, false));
+        if args.verbose {
+            let mut out = String::new();
+            let _ = writeln!(out, "-- upgrade\n{}", rev.upgrade_sql().trim());
+            match rev.downgrade_sql() {
+                Some(d) => {
+                    let _ = writeln!(out, "-- downgrade\n{}", d.trim());
+                }
+                None => {
+                    let _ = writeln!(out, "-- irreversible: no downgrade");
+                }
             }
-            None => {
-                let _ = writeln!(out, "-- irreversible: no downgrade");
-            }
+            println!("{out}");
         }
-        print!("{out}");
     }
     Ok(0)
 }
 
 pub(crate) fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
     let g = migrator.graph();
-    let current: Vec<String> = if args.indicate_current {
-        let url = args.database_url.clone().ok_or("--indicate-current needs DATABASE_URL or --database-url")?;
+    let mentions_current = args.range.as_deref().is_some_and(|r| r.split(':').any(|s| s == "current"));
+    let current: Vec<String> = if args.indicate_current || mentions_current {
+        let url = args.database_url.clone().ok_or("--indicate-current and `current` in -r need DATABASE_URL or --database-url")?;
         connect_with(&url, args.connect_timeout)?.current(migrator).map_err(|e| e.to_string())?
     } else {
         Vec::new()
@@ -123,26 +110,25 @@ pub(crate) fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
         }
         None => (String::new(), String::new()),
     };
-    let resolve_one = |s: &str| -> Result<Option<Vec<usize>>, String> {
-        match s {
-            "" | "base" => Ok(None),
-            "current" => Ok(Some(current.iter().filter_map(|c| g.index_of(c)).collect())),
-            other => g.resolve(other).map(Some).map_err(|e| e.to_string()),
-        }
-    };
-    let lower = resolve_one(&start)?;
+    let lower = if start.is_empty() { "base" } else { start.as_str() };
     let upper = match end.as_str() {
-        "" | "heads" | "head" => None,
-        other => resolve_one(other)?,
+        "" => "heads".to_string(),
+        "current" => match current.as_slice() {
+            [one] => one.clone(),
+            // Several rows: walk to all of them, as Alembic's tuple does.
+            _ => current.join(" "),
+        },
+        other => other.to_string(),
     };
-    let below_upper = upper.as_ref().map(|u| g.applied_with(u));
-    let above_lower = lower.as_ref().map(|l| g.descendants_with(l));
-    let order: Vec<usize> = migrator
-        .migrations()
-        .history()
-        .filter_map(|r| g.index_of(r.id))
-        .filter(|&r| below_upper.as_ref().is_none_or(|b| b[r]) && above_lower.as_ref().is_none_or(|a| a[r]))
-        .collect();
+    let order: Vec<usize> = if upper.contains(' ') {
+        let tops: Vec<usize> = current.iter().filter_map(|c| g.index_of(c)).collect();
+        let below = g.applied_with(&tops);
+        let from = if lower == "base" { None } else { Some(g.history_range(lower, "heads", None).map_err(|e| e.to_string())?) };
+        g.history_order().into_iter().filter(|&r| below[r] && from.as_ref().is_none_or(|f| f.contains(&r))).collect()
+    } else {
+        let rows = (lower == "current").then_some(current.as_slice());
+        g.history_range(lower, &upper, rows).map_err(|e| e.to_string())?
+    };
     if args.json {
         let items: Vec<String> = order
             .iter()
@@ -162,17 +148,52 @@ pub(crate) fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
         return Ok(0);
     }
     for r in order {
-        let id = g.id(r);
-        let mut line = describe(migrator, id, true);
-        if current.iter().any(|c| c == id) {
-            line = line.replacen(&id.to_string(), &format!("{id} (current)"), 1);
-        }
+        // `-r current:` reads the current rows; only --indicate-current marks them.
+        let current = args.indicate_current && current.iter().any(|c| c == g.id(r));
         if args.verbose {
-            let marks = if current.iter().any(|c| c == id) { " (current)" } else { "" };
-            print!("{}", details(migrator, r).replacen(&format!("Rev: {id}"), &format!("Rev: {id}{marks}"), 1));
+            println!("{}", entry(migrator, r, current));
         } else {
-            println!("{line}");
+            println!("{}", kiln_core::format::line(g, r, migrator.migrations().at(r), kiln_core::format::Line { current, ..HISTORY }));
         }
     }
     Ok(0)
+}
+
+/// `show -N` and `show label@-N`, as Alembic's `get_revisions` reads them:
+/// from each head (of the label's branch), in load order, N steps down
+/// through `Revises`; a merge on the way is ambiguous, and walking below a
+/// base leaves nothing to show (Alembic crashes there). `None` for any
+/// other identifier.
+fn relative_down(g: &kiln_core::Graph, ident: &str) -> Option<Result<Vec<usize>, String>> {
+    let (label, steps) = match ident.rsplit_once('@') {
+        Some((label, n)) => (Some(label), n),
+        None => (None, ident),
+    };
+    let steps: i64 = steps.parse().ok().filter(|n: &i64| *n < 0)?;
+    let heads = g.real_heads().iter().copied().filter(|&h| label.is_none_or(|l| g.branch_labels(h).any(|b| b == l)));
+    let mut out = Vec::new();
+    for head in heads {
+        let mut at = head;
+        for _ in 0..steps.unsigned_abs() {
+            match g.parents(at) {
+                [] => {
+                    return Some(Err(format!(
+                        "`{ident}` walks from head `{}` below its base `{}`: there is no revision to show",
+                        g.id(head),
+                        g.id(at)
+                    )))
+                }
+                [one] => at = *one,
+                _ => {
+                    return Some(Err(format!(
+                        "`{ident}` from head `{}` meets the merge `{}`, which has several parents: name the revision instead",
+                        g.id(head),
+                        g.id(at)
+                    )))
+                }
+            }
+        }
+        out.push(at);
+    }
+    Some(Ok(out))
 }

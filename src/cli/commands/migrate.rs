@@ -2,7 +2,7 @@
 //! accept-checksum, resolve-interrupted, current and check.
 
 use crate::cli::args::Args;
-use crate::cli::output::{describe, print_outcome, Streaming};
+use crate::cli::output::{describe, entry, print_outcome, Streaming};
 use crate::cli::session::Session;
 use crate::cli::{Failure, EXIT_OK, EXIT_PENDING};
 use crate::migrator::{Command, Migrator};
@@ -36,13 +36,19 @@ pub(crate) fn online(
             let heads = session.current(migrator)?;
             if args.json {
                 println!("{{\"current\":{}}}", json_list(&heads));
-            } else if heads.is_empty() {
-                println!("(base: the version table is empty)");
             } else {
-                for h in &heads {
-                    match migrator.graph().index_of(h).filter(|_| args.verbose) {
-                        Some(r) => print!("{}", crate::cli::commands::inspect::details(migrator, r)),
-                        None => println!("{}", describe(migrator, h, true)),
+                if heads.is_empty() && !args.quiet {
+                    // Alembic prints nothing for an empty table; say it where scripts do not read.
+                    eprintln!("(base: the version table is empty)");
+                }
+                if args.verbose {
+                    println!("Current revision(s) for {}:", crate::redact::redact_url(args.database_url.as_deref().unwrap_or_default()));
+                }
+                for r in current_heads(migrator, &heads) {
+                    match r {
+                        Ok(r) if args.verbose => println!("{}", entry(migrator, r, false)),
+                        Ok(r) => println!("{}", describe(migrator, migrator.graph().id(r), kiln_core::format::PLAIN)),
+                        Err(unknown) => println!("{}", describe(migrator, unknown, kiln_core::format::PLAIN)),
                     }
                 }
             }
@@ -68,4 +74,26 @@ pub(crate) fn online(
         print_outcome(migrator, &outcome, args.json, !args.json);
     }
     Ok(EXIT_OK)
+}
+
+/// What Alembic's `current` lists for these version rows
+/// (`get_all_current`): the rows and everything they need, narrowed to
+/// the revisions no other of them revises, transitively; so a row that
+/// depends on another branch lists that branch's revision too. Sorted by
+/// id (Alembic's order there is a set's); unknown rows as they are.
+fn current_heads<'a>(migrator: &Migrator, rows: &'a [String]) -> Vec<Result<usize, &'a str>> {
+    let g = migrator.graph();
+    let known: Vec<usize> = rows.iter().filter_map(|r| g.index_of(r)).collect();
+    let applied = g.applied_with(&known);
+    let mut out: Vec<Result<usize, &str>> = (0..g.len())
+        .filter(|&r| applied[r])
+        .filter(|&r| {
+            let below = g.descendants_with(&[r]);
+            !(0..g.len()).any(|o| o != r && applied[o] && below[o])
+        })
+        .map(Ok)
+        .collect();
+    out.sort_by_key(|r| r.map(|r| g.id(r).to_string()).unwrap_or_default());
+    out.extend(rows.iter().filter(|r| g.index_of(r).is_none()).map(|r| Err(r.as_str())));
+    out
 }
