@@ -138,6 +138,16 @@ pub enum PlanError {
     },
     /// A branch-qualified downgrade target does not match the current heads.
     NotValidDowngradeTarget,
+    /// `label@-N` from the current rows, when none of them (or several)
+    /// lies on the label's branch: there is no one revision to step down from.
+    BranchStart {
+        /// The branch label.
+        label: String,
+        /// The version table's rows.
+        current: Vec<String>,
+        /// The current revisions on that branch (empty when none).
+        on_branch: Vec<String>,
+    },
     /// A history range whose revisions do not all descend from its lower
     /// end through `Revises` (some only depend on it): it cannot be walked
     /// in order (Alembic fails on an assertion there).
@@ -221,6 +231,18 @@ impl fmt::Display for PlanError {
             PlanError::NotValidDowngradeTarget => {
                 write!(f, "not a valid downgrade target from the current heads")
             }
+            PlanError::BranchStart { label, current, on_branch } if on_branch.is_empty() => write!(
+                f,
+                "no current revision is on branch `{label}` (current: {}), so `{label}@-N` has nothing to step down from; \
+                 name the revision to go to instead",
+                if current.is_empty() { "none".to_string() } else { current.join(", ") }
+            ),
+            PlanError::BranchStart { label, on_branch, .. } => write!(
+                f,
+                "several current revisions are on branch `{label}` ({}), so `{label}@-N` does not say which to step down from; \
+                 name the revision to go to instead",
+                on_branch.join(", ")
+            ),
             PlanError::RangeNotWalkable { lower, upper } => write!(
                 f,
                 "the range `{lower}:{upper}` holds revisions that depend on `{lower}` without descending from it \
@@ -882,7 +904,9 @@ impl Graph {
                             on_branch = self.filter_for_lineage(&all_current, b, false)?;
                         }
                         if on_branch.len() != 1 {
-                            return Err(PlanError::AmbiguousWalk);
+                            let mut on: Vec<String> = on_branch.iter().map(|&r| self.id(r).to_string()).collect();
+                            on.sort_unstable();
+                            return Err(PlanError::BranchStart { label: b.clone(), current: current_ids.clone(), on_branch: on });
                         }
                         self.id(on_branch[0]).to_string()
                     } else {
@@ -1480,6 +1504,24 @@ mod tests {
         assert_eq!(match_relative("core@head-2"), Some(Relative { branch: Some("core"), symbol: Some("head"), relative: "-2" }));
         assert_eq!(match_relative("abc"), None);
         assert_eq!(match_relative("core@head"), None);
+    }
+
+    #[test]
+    fn label_minus_n_says_what_happened_when_no_current_row_is_on_the_branch() {
+        // Two roots: `core` (a1 <- a2) and `audit` (b1 <- b2).
+        let mut a1 = spec("a1", &[]);
+        a1.branch_labels = vec!["core".into()];
+        let mut b1 = spec("b1", &[]);
+        b1.branch_labels = vec!["audit".into()];
+        let g = Graph::build(&[a1, spec("a2", &["a1"]), b1, spec("b2", &["b1"])]).unwrap();
+        // Only core is applied: audit@-1 has nothing to step down from.
+        let e = g.plan_downgrade(&["a2".to_string()], "audit@-1").unwrap_err();
+        assert!(matches!(&e, PlanError::BranchStart { label, on_branch, .. } if label == "audit" && on_branch.is_empty()), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("no current revision is on branch `audit` (current: a2)") && !text.contains("merge"), "{text}");
+        // On the branch, the walk works.
+        let plan = g.plan_downgrade(&["a2".to_string(), "b2".to_string()], "audit@-1").unwrap();
+        assert_eq!(plan.steps.len(), 1);
     }
 
     #[test]
