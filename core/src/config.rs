@@ -16,6 +16,10 @@
 //! revision_id_pattern = "[0-9a-f]{12}"
 //! # Only in a kiln.toml at a project's root: where the migrations are.
 //! # migrations = "db/migrations"
+//! # History already deployed: lint findings in this revision and its
+//! # ancestors never fail a build or a command (`kiln check --all` lists
+//! # them); every later revision meets every rule.
+//! # baseline = "7fbe65eaef1b"
 //!
 //! # Lint levels ("allow", "warn" or "error"), by rule name; see
 //! # `kiln_core::lint::RULES` for every rule and its default.
@@ -57,6 +61,17 @@ pub struct Config {
     /// measures validation without it). Not a `kiln.toml` key: a project
     /// sets rule levels, it does not switch its checks off.
     pub lint: bool,
+    /// `baseline = "<revision>"`: the newest revision of history already
+    /// deployed. Lint findings in it and in everything it needs are not
+    /// reported (graph and file rules still are), unless
+    /// [`Config::report_baselined`] asks for them as warnings.
+    pub baseline: Option<String>,
+    /// Where `baseline` is written in kiln.toml, for a diagnostic when it
+    /// names no revision.
+    pub baseline_at: Option<crate::diagnostic::Location>,
+    /// List the baseline's lint findings as warnings (`kiln check --all`).
+    /// Not a `kiln.toml` key.
+    pub report_baselined: bool,
     /// Accept revisions still being written (an empty upgrade or downgrade
     /// section, as `kiln revision` leaves them), with a warning: for the
     /// commands that only read the graph (`heads`, `history`, `revision`...).
@@ -74,6 +89,9 @@ impl Default for Config {
             migrations: None,
             lint: true,
             allow_unfinished: false,
+            baseline: None,
+            baseline_at: None,
+            report_baselined: false,
         }
     }
 }
@@ -194,12 +212,15 @@ impl Config {
                         parse_string(value).and_then(|s| IdPattern::new(&s)).map(|p| config.revision_id_pattern = Some(p))
                     }
                     "migrations" => parse_string(value).map(|s| config.migrations = Some(s)),
+                    "baseline" => parse_string(value).map(|s| {
+                        config.baseline = Some(s);
+                        config.baseline_at = Some(crate::diagnostic::Location { file, span: value_span.clone() });
+                    }),
                     _ => {
-                        errors.push(
-                            Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml")).at(file, span.clone()).with_help(
-                                "known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`, `migrations`",
-                            ),
-                        );
+                        errors
+                            .push(Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml")).at(file, span.clone()).with_help(
+                            "known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`, `migrations`, `baseline`",
+                        ));
                         continue;
                     }
                 };

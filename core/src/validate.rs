@@ -451,6 +451,18 @@ fn check_with(
         }
 
         let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
+        if let (Some(g), Some(baseline)) = (&graph, &config.baseline) {
+            if g.index_of(baseline).is_none() {
+                let mut d = Diagnostic::error("config", format!("`baseline = \"{baseline}\"` names no revision of this directory"))
+                    .with_help(
+                        "give the full id of the newest revision already deployed (`kiln heads` or `kiln current` on production tells it)",
+                    );
+                if let Some(at) = &config.baseline_at {
+                    d = d.at(at.file, at.span.clone());
+                }
+                report.diagnostics.push(d);
+            }
+        }
         let history = graph.as_ref().filter(|_| !report.has_errors()).map(Graph::history_order);
         #[cfg(feature = "lint")]
         let sql = sql.finish(&parsed);

@@ -29,6 +29,8 @@ pub(super) struct Args {
     pub splice: bool,
     pub non_transactional: bool,
     pub deny_warnings: bool,
+    /// `check --all`: the baseline's findings too.
+    pub all: bool,
     pub resolution: Option<Resolution>,
     pub connect_timeout: Option<Duration>,
     pub config: Config,
@@ -127,7 +129,8 @@ pub(super) fn command(bin: &str) -> clap::Command {
             clap::Command::new("check")
                 .about("Readiness: exit 0 at head, 3 with revisions pending; without a database, validate and lint the directory")
                 .arg(flag("allow-unknown", "ready at a revision a newer release applied (a rollback)"))
-                .arg(flag("deny-warnings", "without a database: fail on lint warnings too")),
+                .arg(flag("deny-warnings", "without a database: fail on lint warnings too"))
+                .arg(flag("all", "without a database: list lint findings in the kiln.toml baseline too (as warnings)")),
         )
         .subcommand(
             clap::Command::new("history")
@@ -247,6 +250,7 @@ pub(super) fn read(matches: &ArgMatches) -> Args {
         splice: on(sub, "splice"),
         non_transactional: on(sub, "non-transactional"),
         deny_warnings: on(sub, "deny-warnings"),
+        all: on(sub, "all"),
         resolution,
         connect_timeout: number(sub, "connect-timeout").map(Duration::from_secs),
         config,

@@ -801,3 +801,34 @@ fn read_only_and_authoring_commands_work_while_a_revision_is_being_written() {
         assert!(stderr(&out).contains("the upgrade section is empty"), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// `kiln check --all` lists the baseline's findings without failing, even
+/// with `--deny-warnings`; plain `check` does not show them.
+#[test]
+fn check_all_lists_the_baseline_and_never_fails_on_it() {
+    let dir = scratch("baseline").join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("aaaa00000001_legacy.sql"),
+        "-- Legacy\n--\n-- Revision ID: aaaa00000001\n-- Revises: \n-- Create Date: 2019-03-01\n\n\
+         -- kiln:upgrade\nCREATE TABLE user_account (id SERIAL PRIMARY KEY);\n\n-- kiln:downgrade\nDROP TABLE user_account;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("kiln.toml"), "baseline = \"aaaa00000001\"\n").unwrap();
+    let d = dir.to_str().unwrap();
+    let plain = kiln(&["--dir", d, "check"]);
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    assert!(
+        stdout(&plain).contains("1 revision(s) checked, 0 warning(s)") && stderr(&plain).is_empty(),
+        "{}{}",
+        stdout(&plain),
+        stderr(&plain)
+    );
+    let all = kiln(&["--dir", d, "check", "--all", "--deny-warnings"]);
+    assert_eq!(all.status.code(), Some(0), "{}", stderr(&all));
+    assert!(stderr(&all).contains("warning[kiln::table-name]") && stderr(&all).contains("in the baseline"), "{}", stderr(&all));
+    assert!(stdout(&all).contains("of them in the baseline"), "{}", stdout(&all));
+    // Commands that read the directory run as they would on any valid history.
+    let heads = kiln(&["--dir", d, "heads"]);
+    assert!(heads.status.success() && stderr(&heads).is_empty(), "{}", stderr(&heads));
+}

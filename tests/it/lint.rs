@@ -186,3 +186,91 @@ fn branches_meet_in_the_model_at_a_merge() {
     assert_eq!(codes(set("BIGINT")), []);
     assert_eq!(codes(set("INT")), [("foreign-key-type", Severity::Error)]);
 }
+
+fn revision(id: &str, parent: &str, sql_up: &str, sql_down: &str) -> InputFile {
+    let text = format!(
+        "-- Step {id}\n--\n-- Revision ID: {id}\n-- Revises: {parent}\n-- Create Date: 2026-01-21\n\n-- kiln:upgrade\n{sql_up}\n\n-- kiln:downgrade\n{sql_down}\n"
+    );
+    InputFile { name: format!("{id}_step.sql"), bytes: text.into_bytes(), path: None, is_dir: false }
+}
+
+/// History already deployed, with convention breaches: `baseline` in
+/// kiln.toml keeps its findings from failing, `report_baselined` (`kiln
+/// check --all`) lists them as warnings, and a later revision still meets
+/// every rule.
+#[test]
+fn a_baseline_keeps_deployed_history_from_failing_and_later_revisions_strict() {
+    let history = || {
+        vec![
+            // Two breaches: a singular table name, an index named its own way.
+            revision("aaaa00000001", "", "CREATE TABLE user_account (id VARCHAR(26) PRIMARY KEY);", "DROP TABLE user_account;"),
+            revision("aaaa00000002", "aaaa00000001", "CREATE INDEX idx_user ON user_account (id);", "DROP INDEX idx_user;"),
+        ]
+    };
+    let config = |text: &str| InputFile { name: "kiln.toml".into(), bytes: text.as_bytes().to_vec(), path: None, is_dir: false };
+    let without = codes(history());
+    assert!(
+        without.iter().any(|c| c == &("table-name", Severity::Error)) && without.contains(&("index-name", Severity::Error)),
+        "{without:?}"
+    );
+
+    let mut f = history();
+    f.push(config("baseline = \"aaaa00000002\"\n"));
+    assert_eq!(codes(f), [], "nothing in the baseline is reported");
+
+    // A baseline below the second revision leaves that one to the rules.
+    let mut f = history();
+    f.push(config("baseline = \"aaaa00000001\"\n"));
+    assert_eq!(codes(f), [("index-name", Severity::Error), ("index-concurrently", Severity::Warning)]);
+
+    // `check --all`: listed, as warnings, with a note saying why.
+    let mut f = history();
+    f.push(config("baseline = \"aaaa00000002\"\n"));
+    let set = kiln_core::validate::check_files_with(f, "migrations", |c| c.report_baselined = true).unwrap();
+    assert!(set.report.diagnostics.len() >= 2 && set.report.diagnostics.iter().all(|d| d.severity == Severity::Warning));
+    assert!(set.report.diagnostics.iter().all(kiln_core::lint::is_baselined), "{}", set.report.render());
+    assert!(set.report.render().contains("in the baseline (`baseline = \"aaaa00000002\"` in kiln.toml)"), "{}", set.report.render());
+
+    // A new revision after the baseline meets every rule.
+    let mut f = history();
+    f.push(config("baseline = \"aaaa00000002\"\n"));
+    f.push(revision("aaaa00000003", "aaaa00000002", "CREATE TABLE team (id VARCHAR(26) PRIMARY KEY);", "DROP TABLE team;"));
+    assert_eq!(codes(f), [("table-name", Severity::Error)]);
+
+    // A baseline that names no revision is an error at its place in kiln.toml.
+    let mut f = history();
+    f.push(config("baseline = \"ffff\"\n"));
+    let report = kiln_core::validate::check_files(f, "migrations").unwrap_err();
+    assert!(
+        report.render().contains("`baseline = \"ffff\"` names no revision") && report.render().contains("kiln.toml:1"),
+        "{}",
+        report.render()
+    );
+}
+
+/// The README's kiln.toml, as written, over the reference schema's
+/// migrations: every key it shows is accepted, and the set validates.
+#[test]
+fn the_readmes_kiln_toml_is_valid_over_the_reference_migrations() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let marker = "<!-- kiln.toml -->\n```toml\n";
+    let at = readme.find(marker).expect("README.md marks its kiln.toml snippet");
+    let body = &readme[at + marker.len()..];
+    let snippet = &body[..body.find("```").unwrap()];
+    let mut files: Vec<InputFile> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "kiln.toml")
+        .map(|e| InputFile {
+            name: e.file_name().to_string_lossy().into_owned(),
+            bytes: std::fs::read(e.path()).unwrap(),
+            path: None,
+            is_dir: false,
+        })
+        .collect();
+    files.push(InputFile { name: "kiln.toml".into(), bytes: snippet.as_bytes().to_vec(), path: None, is_dir: false });
+    match kiln_core::validate::check_files(files, "migrations") {
+        Ok(set) => assert!(set.config.baseline.is_some() && !set.config.lints.is_empty(), "{snippet}"),
+        Err(report) => panic!("{}", report.render()),
+    }
+}

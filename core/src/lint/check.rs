@@ -212,7 +212,12 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
         }
     }
     let mut models: Vec<Option<Model>> = vec![None; revs.len()];
-    let mut emitter = Emitter { config, first_of_rule: Vec::new() };
+    // Deployed history: the baseline and everything it needs.
+    let baselined = match config.baseline.as_deref().and_then(|b| graph.index_of(b)) {
+        Some(b) => graph.applied_with(&[b]),
+        None => vec![false; revs.len()],
+    };
+    let mut emitter = Emitter { config, first_of_rule: Vec::new(), baselined: &baselined };
     for (ordinal, &r) in order.iter().enumerate() {
         let mut model = Model::default();
         for (i, &p) in deps[r].iter().enumerate() {
@@ -232,7 +237,7 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
             }
         }
         let findings = lint_revision(&revs[r], &parsed[r], &mut model, ordinal as u32);
-        emitter.emit(&revs[r], findings, out);
+        emitter.emit(r, &revs[r], findings, out);
         if uses[r] > 0 {
             models[r] = Some(model);
         }
@@ -244,12 +249,31 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
 struct Emitter<'a> {
     config: &'a Config,
     first_of_rule: Vec<&'static str>,
+    /// By revision: in the baseline (kiln.toml's `baseline` or one of its ancestors).
+    baselined: &'a [bool],
 }
 
 impl Emitter<'_> {
-    fn emit(&mut self, rev: &LoadedRevision, findings: Vec<(Option<Range<usize>>, Finding)>, out: &mut Vec<Diagnostic>) {
+    fn emit(&mut self, r: RevIdx, rev: &LoadedRevision, findings: Vec<(Option<Range<usize>>, Finding)>, out: &mut Vec<Diagnostic>) {
         let text = text_of(rev);
         let allows = allow_comments(text);
+        if self.baselined[r] {
+            // History already deployed: findings never fail; `check --all` lists them.
+            if self.config.report_baselined {
+                for (_, f) in findings {
+                    let mut d = Diagnostic::warning(f.rule, f.message).at(rev.file, f.span).with_note(format!(
+                        "{} (`baseline = \"{}\"` in kiln.toml): history already deployed, listed by `kiln check --all` only",
+                        super::BASELINE_NOTE,
+                        self.config.baseline.as_deref().unwrap_or_default()
+                    ));
+                    if let Some(h) = f.help {
+                        d = d.with_help(h);
+                    }
+                    out.push(d);
+                }
+            }
+            return;
+        }
         for (scope, f) in findings {
             let scope_kind = scope.is_some();
             let fixed = super::FIXED.contains(&f.rule);

@@ -189,6 +189,15 @@ impl Rule {
     }
 }
 
+/// How a finding in the baseline (listed by `kiln check --all`) begins
+/// its note: such findings never fail, not even with `--deny-warnings`.
+pub const BASELINE_NOTE: &str = "in the baseline";
+
+/// True for a finding in the baseline (see [`BASELINE_NOTE`]).
+pub fn is_baselined(d: &crate::Diagnostic) -> bool {
+    d.notes.iter().any(|n| n.starts_with(BASELINE_NOTE))
+}
+
 /// The rule named `name`.
 pub fn rule(name: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.name == name)

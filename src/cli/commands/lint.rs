@@ -7,7 +7,9 @@ use crate::offline::json_string;
 /// and lint pass, for CI before merge.
 pub(crate) fn lint_dir(args: &Args) -> Result<i32, String> {
     let dir = args.dir.as_deref().unwrap_or("migrations");
-    let (report, revisions) = match kiln_core::load_dir(std::path::Path::new(dir), dir.trim_end_matches('/')) {
+    let all = args.all;
+    let loaded = kiln_core::validate::load_dir_with(std::path::Path::new(dir), dir.trim_end_matches('/'), |c| c.report_baselined = all);
+    let (report, revisions) = match loaded {
         Ok(set) => {
             let n = set.revisions.len();
             (set.report, Some(n))
@@ -16,6 +18,7 @@ pub(crate) fn lint_dir(args: &Args) -> Result<i32, String> {
     };
     let errors = report.diagnostics.iter().filter(|d| d.severity == kiln_core::Severity::Error).count();
     let warnings = report.diagnostics.len() - errors;
+    let baselined = report.diagnostics.iter().filter(|d| kiln_core::lint::is_baselined(d)).count();
     if args.json {
         println!("{}", diagnostics_json(&report));
     } else {
@@ -23,11 +26,14 @@ pub(crate) fn lint_dir(args: &Args) -> Result<i32, String> {
             eprintln!("{}\n", d.render(&report.sources));
         }
         match revisions {
+            Some(n) if baselined > 0 => {
+                println!("{dir}: {n} revision(s) checked, {warnings} warning(s), {baselined} of them in the baseline")
+            }
             Some(n) => println!("{dir}: {n} revision(s) checked, {warnings} warning(s)"),
             None => println!("{dir}: {errors} error(s), {warnings} warning(s)"),
         }
     }
-    Ok(if errors > 0 || (args.deny_warnings && warnings > 0) { 1 } else { 0 })
+    Ok(if errors > 0 || (args.deny_warnings && warnings > baselined) { 1 } else { 0 })
 }
 
 /// Diagnostics as a JSON array, one object per finding, for CI annotations:
