@@ -734,11 +734,25 @@ struct Latest {
     direction: String,
     status: Status,
     checksum: String,
+    /// The executable checksum, when the row has one.
+    checksum_v2: Option<String>,
     applied_at: String,
     /// The row's id.
     id: String,
     /// For a non-transactional revision: how many statements took effect.
     statements_done: Option<usize>,
+}
+
+impl Latest {
+    /// The revision still runs what this row recorded: judged on the
+    /// executable checksum when the row and the build both have one (so an
+    /// edited comment is not drift), else on the file's checksum.
+    fn same_as(&self, rev: &crate::Revision) -> bool {
+        match (&self.checksum_v2, rev.checksum_v2) {
+            (Some(stored), Some(now)) => stored == now,
+            _ => self.checksum == rev.checksum,
+        }
+    }
 }
 
 /// What the database says: the version rows, and the history when kiln's table exists.
@@ -928,16 +942,32 @@ impl Migrator {
         Ok(Some(Outcome { before: state.heads.clone(), after: state.heads.clone(), warnings, ..Outcome::default() }))
     }
 
-    /// Recomputes the state row from the history table (under the lock).
+    /// Recomputes the state row from the history table (under the lock),
+    /// first filling in the executable checksum of rows written before it
+    /// existed whose file is unchanged.
     async fn write_state<C: Conn>(&self, conn: &mut C) -> Result<(), Error> {
         let state = self.read_existing(conn).await?;
         let history = state.history.unwrap_or_default();
-        let fingerprint = kiln_core::checksum::fingerprint(
-            history
-                .iter()
-                .filter(|(_, l)| l.status == Status::Done && l.direction != "downgrade")
-                .map(|(id, l)| (id.as_str(), l.checksum.as_str())),
-        );
+        let t = &self.config.tables;
+        let mut backfill = String::new();
+        let applied = || history.iter().filter(|(_, l)| l.status == Status::Done && l.direction != "downgrade");
+        let mut effective: Vec<(&str, String)> = Vec::new();
+        for (id, l) in applied() {
+            let rev = self.migrations.get(id);
+            let checksum = match (rev.and_then(|r| r.checksum_v2), &l.checksum_v2) {
+                (Some(_), Some(stored)) => stored.clone(),
+                (Some(now), None) if rev.is_some_and(|r| r.checksum == l.checksum) => {
+                    backfill.push_str(&t.history_checksum_v2_sql(&l.id, now));
+                    now.to_string()
+                }
+                _ => l.checksum.clone(),
+            };
+            effective.push((id.as_str(), checksum));
+        }
+        if !backfill.is_empty() {
+            conn.batch_within(&backfill, self.config.reply_timeout).await.map_err(db("recording executable checksums"))?;
+        }
+        let fingerprint = kiln_core::checksum::fingerprint(effective.iter().map(|(id, c)| (*id, c.as_str())));
         let in_progress = history.iter().find(|(_, l)| l.status.in_progress()).map(|(id, _)| id.as_str());
         conn.batch_within(&self.config.tables.state_upsert_sql(&fingerprint, in_progress), self.config.reply_timeout)
             .await
@@ -999,7 +1029,7 @@ impl Migrator {
             if latest.status.in_progress() {
                 continue;
             }
-            if latest.direction != "downgrade" && latest.checksum != rev.checksum {
+            if latest.direction != "downgrade" && !latest.same_as(rev) {
                 drifts.push(Drift {
                     revision: rev.id.to_string(),
                     file: rev.file_name.to_string(),
@@ -1051,7 +1081,7 @@ impl Migrator {
         let versions = sets.pop().unwrap_or_default();
         let mut map = HashMap::with_capacity(history.len());
         for row in history {
-            if let [Some(rev), Some(direction), Some(status), Some(checksum), Some(at), Some(id), done] = row.as_slice() {
+            if let [Some(rev), Some(direction), Some(status), Some(checksum), Some(at), Some(id), done, v2] = row.as_slice() {
                 // A status this kiln does not know was written by a newer one: treat it as in progress.
                 let status = Status::parse(status).unwrap_or(Status::Started);
                 let statements_done = done.as_deref().and_then(|d| d.parse().ok());
@@ -1061,6 +1091,7 @@ impl Migrator {
                         direction: direction.clone(),
                         status,
                         checksum: checksum.clone(),
+                        checksum_v2: v2.clone(),
                         applied_at: at.clone(),
                         id: id.clone(),
                         statements_done,
@@ -1208,6 +1239,7 @@ impl Migrator {
             direction,
             status,
             checksum: rev.checksum,
+            checksum_v2: rev.checksum_v2,
             applied_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
             duration,
             applied_by: &self.config.applied_by,
@@ -1457,7 +1489,7 @@ impl Migrator {
         }
         let started = Instant::now();
         let (id, mut next, mut note) = match resume {
-            Some(latest) if latest.checksum != r.checksum => {
+            Some(latest) if !latest.same_as(r) => {
                 return Err(self.interrupted(
                     rev,
                     latest,
@@ -1675,7 +1707,7 @@ impl Migrator {
                 ),
             };
             // Going on takes the file as it is now (the operator checked it).
-            let checksum = (action != Resolution::Abandon).then_some(rev.checksum);
+            let checksum = (action != Resolution::Abandon).then_some((rev.checksum, rev.checksum_v2));
             sql.push_str(&t.history_status_sql(&latest.id, status, progress, checksum));
             changes.push(what);
         }
@@ -1744,7 +1776,7 @@ impl Migrator {
         let mut chosen = Vec::new();
         if revisions.is_empty() {
             for rev in self.migrations.revisions() {
-                if history.get(rev.id).is_some_and(|l| l.direction != "downgrade" && l.checksum != rev.checksum) {
+                if history.get(rev.id).is_some_and(|l| l.direction != "downgrade" && !l.same_as(rev)) {
                     chosen.push(rev);
                 }
             }

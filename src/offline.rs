@@ -102,6 +102,7 @@ impl Migrator {
                 direction: verb,
                 status: crate::tables::Status::Done,
                 checksum: rev.checksum,
+                checksum_v2: rev.checksum_v2,
                 applied_at: None,
                 duration: crate::tables::Measured::Unknown,
                 applied_by: "kiln offline script",

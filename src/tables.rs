@@ -10,7 +10,9 @@
 //! (`upgrade`, `downgrade`, `stamp`, `accept`); rows are never updated except
 //! a non-transactional revision's, which records its progress statement by
 //! statement (`statements_done`, added in kiln 0.1.1: `NULL` on older rows)
-//! and moves from `started` (or `failed`, `retry`) to `done` or `abandoned`.
+//! and moves from `started` (or `failed`, `retry`) to `done` or `abandoned`,
+//! and a row written before `checksum_v2` existed (kiln 0.1.2), which gets
+//! its executable checksum filled in once.
 //! It is a stored format: columns are only ever added, and the status
 //! spellings of [`Status`] never change.
 
@@ -159,6 +161,9 @@ pub struct HistoryRow<'a> {
     pub status: Status,
     /// The file's checksum.
     pub checksum: &'a str,
+    /// The executable checksum (`kiln_core::checksum::executable`), when the
+    /// build computed one (`checksum_v2`, added in kiln 0.1.2).
+    pub checksum_v2: Option<&'a str>,
     /// When, as RFC 3339 from the applying process's clock (chrono);
     /// `None` takes the server's `now()` (offline scripts).
     pub applied_at: Option<String>,
@@ -201,7 +206,7 @@ impl Tables {
         let index = self.qualified(&format!("ix_{}_revision", self.history_table));
         format!(
             "SELECT (to_regclass({v}) IS NOT NULL AND to_regclass({s}) IS NOT NULL AND to_regclass({ix}) IS NOT NULL \
-             AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass({h}) AND attname = 'statements_done' AND NOT attisdropped))::text;",
+             AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass({h}) AND attname IN ('statements_done', 'checksum_v2') AND NOT attisdropped) = 2)::text;",
             v = quote_literal(&self.version()),
             s = quote_literal(&self.state()),
             ix = quote_literal(&index),
@@ -225,6 +230,7 @@ impl Tables {
                  CONSTRAINT {hpk} PRIMARY KEY (id)\n);\n\
              CREATE INDEX IF NOT EXISTS {hix} ON {h} (revision);\n\
              ALTER TABLE {h} ADD COLUMN IF NOT EXISTS statements_done INTEGER;\n\
+             ALTER TABLE {h} ADD COLUMN IF NOT EXISTS checksum_v2 VARCHAR(64);\n\
              CREATE TABLE IF NOT EXISTS {s} (\n    \
                  id BOOLEAN NOT NULL DEFAULT true,\n    \
                  fingerprint VARCHAR(64) NOT NULL,\n    \
@@ -262,13 +268,14 @@ impl Tables {
     /// Inserts a history row.
     pub fn history_insert_sql(&self, row: &HistoryRow<'_>) -> String {
         format!(
-            "INSERT INTO {} (id, revision, direction, status, checksum, applied_at, duration_ms, applied_by) VALUES ({}, {}, {}, {}, {}, {}, {}, {});\n",
+            "INSERT INTO {} (id, revision, direction, status, checksum, checksum_v2, applied_at, duration_ms, applied_by) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {});\n",
             self.history(),
             quote_literal(&row.id),
             quote_literal(row.revision),
             quote_literal(row.direction),
             quote_literal(row.status.as_str()),
             quote_literal(row.checksum),
+            row.checksum_v2.map_or_else(|| "NULL".to_string(), quote_literal),
             row.applied_at.as_deref().map_or_else(|| "now()".to_string(), quote_literal),
             match row.duration {
                 Measured::Unknown => "NULL".to_string(),
@@ -287,13 +294,27 @@ impl Tables {
 
     /// Moves an in-progress row to another status (and, when given, its
     /// progress and the checksum of the file it goes on with).
-    pub fn history_status_sql(&self, id: &str, status: Status, done: Option<usize>, checksum: Option<&str>) -> String {
+    pub fn history_status_sql(&self, id: &str, status: Status, done: Option<usize>, checksums: Option<(&str, Option<&str>)>) -> String {
         let progress = done.map_or(String::new(), |d| format!(", statements_done = {d}"));
-        let checksum = checksum.map_or(String::new(), |c| format!(", checksum = {}", quote_literal(c)));
+        let checksum = checksums.map_or(String::new(), |(c, v2)| {
+            format!(", checksum = {}, checksum_v2 = {}", quote_literal(c), v2.map_or_else(|| "NULL".to_string(), quote_literal))
+        });
         format!(
             "UPDATE {} SET status = {}{progress}{checksum} WHERE id = {};\n",
             self.history(),
             quote_literal(status.as_str()),
+            quote_literal(id)
+        )
+    }
+
+    /// Fills in the executable checksum of a row written before the column
+    /// existed (the only other update a finished row gets): its recorded
+    /// file checksum matched the file, so the file's v2 is what ran.
+    pub fn history_checksum_v2_sql(&self, id: &str, checksum_v2: &str) -> String {
+        format!(
+            "UPDATE {} SET checksum_v2 = {} WHERE id = {} AND checksum_v2 IS NULL;\n",
+            self.history(),
+            quote_literal(checksum_v2),
             quote_literal(id)
         )
     }
@@ -348,7 +369,8 @@ impl Tables {
     /// reads the same.
     pub fn select_latest_history_sql(&self) -> String {
         format!(
-            "SELECT DISTINCT ON (revision) revision, direction, status, checksum, applied_at::text, id, to_jsonb(h) ->> 'statements_done' FROM {} h \
+            "SELECT DISTINCT ON (revision) revision, direction, status, checksum, applied_at::text, id, to_jsonb(h) ->> 'statements_done', \
+             to_jsonb(h) ->> 'checksum_v2' FROM {} h \
              WHERE status <> 'abandoned' ORDER BY revision, applied_at DESC, id DESC;",
             self.history()
         )

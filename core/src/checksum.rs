@@ -20,6 +20,39 @@ pub fn checksum(text: &str) -> String {
     hex(&sha256(normalize(text).as_bytes()))
 }
 
+/// The executable checksum ("v2"), pinned like [`checksum`] and stored
+/// beside it (`checksum_v2`): SHA-256 over what runs, not over the file, so
+/// that an edited comment, an added `-- kiln:allow(...)` or re-indented SQL
+/// is not drift while any change to a statement, to the header's
+/// `Transactional` or `Irreversible`, or to the set of statements is. The
+/// input is, in order: `kiln checksum v2`, `transactional: <bool>`, then
+/// `upgrade` and each upgrade statement's [`executable_text`], then
+/// `downgrade` and each of its statements (or `irreversible`), each on
+/// its own line, statements ended by `;`. Statements are the build's
+/// parser's, so this needs the `lint` feature; without it a revision has no
+/// v2 checksum and drift is judged on [`checksum`] alone.
+///
+/// [`executable_text`]: crate::lint::sql::executable_text
+#[cfg(feature = "lint")]
+pub fn executable(transactional: bool, upgrade: &[&str], downgrade: Option<&[&str]>) -> String {
+    let mut input = format!("kiln checksum v2\ntransactional: {transactional}\nupgrade\n");
+    for s in upgrade {
+        input.push_str(&crate::lint::sql::executable_text(s));
+        input.push_str(";\n");
+    }
+    match downgrade {
+        Some(statements) => {
+            input.push_str("downgrade\n");
+            for s in statements {
+                input.push_str(&crate::lint::sql::executable_text(s));
+                input.push_str(";\n");
+            }
+        }
+        None => input.push_str("irreversible\n"),
+    }
+    hex(&sha256(input.as_bytes()))
+}
+
 /// The fingerprint of a set of applied revisions: the XOR of
 /// SHA-256(`id:checksum`) over the set, in hex. Order does not matter, so it
 /// can be computed from the embedded set at build time and from the history
@@ -62,6 +95,20 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pinned: the executable checksum is a stored format too (the value is
+    /// Python's `hashlib.sha256` of the documented input).
+    #[test]
+    #[cfg(feature = "lint")]
+    fn executable_checksum_is_pinned_and_ignores_comments() {
+        let v2 = executable(true, &["CREATE TABLE t (id int)"], Some(&["DROP TABLE t"]));
+        assert_eq!(v2, "e7ff39cce3dc0e2ba2ed0eb5b0a47fa1a076c948fc4e25740bd587cbdb6afb5f");
+        assert_eq!(v2, executable(true, &["CREATE  TABLE t ( -- key\n id int /* ! */)"], Some(&["DROP TABLE t"])));
+        assert_ne!(v2, executable(false, &["CREATE TABLE t (id int)"], Some(&["DROP TABLE t"])));
+        assert_ne!(v2, executable(true, &["CREATE TABLE t (id int)"], None));
+        assert_ne!(v2, executable(true, &["CREATE TABLE t (id int)", ""], Some(&["DROP TABLE t"])));
+        assert_ne!(v2, executable(true, &["CREATE TABLE t (id bigint)"], Some(&["DROP TABLE t"])));
+    }
 
     #[test]
     fn sha256_matches_fips_vectors() {

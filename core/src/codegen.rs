@@ -19,7 +19,7 @@
 //! evaluation copies per use (10,000 revisions: 14 s of rustc instead of
 //! about 2 s). Each revision now names its own `include_str!`.
 //!
-//! The generated code names `::kiln::__private_v0_2`, a hidden module of the
+//! The generated code names `::kiln::__private_v0_3`, a hidden module of the
 //! runtime that exists only in the matching version: tables from another
 //! kiln-core version do not compile against this runtime.
 
@@ -31,8 +31,8 @@ use crate::validate::RevisionSet;
 /// The hidden runtime path generated code refers to; changes with the format.
 ///
 /// `v0_2` added each section's statements (ranges and kinds from the build's
-/// parser) to `Revision`.
-pub const PRIVATE_PATH: &str = "__private_v0_2";
+/// parser) to `Revision`; `v0_3` its executable checksum (`checksum_v2`).
+pub const PRIVATE_PATH: &str = "__private_v0_3";
 
 /// The expression for a validated set. Files must have absolute paths.
 pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
@@ -66,6 +66,10 @@ pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
             None => quote!(::core::option::Option::None),
         };
         let checksum = &r.checksum;
+        let checksum_v2 = match &r.checksum_v2 {
+            Some(c) => quote!(::core::option::Option::Some(#c)),
+            None => quote!(::core::option::Option::None),
+        };
         let (up_statements, down_statements) = r.embedded_statements();
         let (up_statements, down_statements) = (statement_tokens(&up_statements), statement_tokens(&down_statements));
         revisions.push(quote! {
@@ -84,6 +88,7 @@ pub fn generate(set: &RevisionSet) -> Result<TokenStream, String> {
                 upgrade_statements: &[#(#up_statements),*],
                 downgrade_statements: &[#(#down_statements),*],
                 checksum: #checksum,
+                checksum_v2: #checksum_v2,
             }
         });
     }

@@ -50,6 +50,9 @@ pub struct Revision {
     pub downgrade_statements: &'static [Statement],
     /// [`crate::checksum::checksum`] of `source`, computed at build time.
     pub checksum: &'static str,
+    /// [`crate::checksum::executable`] of its statements (`None` when the
+    /// build ran without the SQL parser): what drift is judged on.
+    pub checksum_v2: Option<&'static str>,
 }
 
 impl Revision {

@@ -46,6 +46,9 @@ pub struct LoadedRevision {
     pub statements: Option<SectionStatements>,
     /// Pinned checksum of the file's text.
     pub checksum: String,
+    /// [`crate::checksum::executable`] of its statements, when the lint
+    /// pass found them.
+    pub checksum_v2: Option<String>,
     /// The file's text as on disk (BOM included).
     pub source: String,
 }
@@ -68,9 +71,13 @@ pub struct RevisionSet {
 }
 
 impl RevisionSet {
-    /// [`crate::checksum::fingerprint`] of every revision with its checksum.
+    /// [`crate::checksum::fingerprint`] of every revision with its
+    /// effective checksum: the executable one where the build has it, else
+    /// the file's (what the runner fingerprints from the history rows).
     pub fn fingerprint(&self) -> String {
-        crate::checksum::fingerprint(self.revisions.iter().map(|r| (r.parsed.id.value.as_str(), r.checksum.as_str())))
+        crate::checksum::fingerprint(
+            self.revisions.iter().map(|r| (r.parsed.id.value.as_str(), r.checksum_v2.as_deref().unwrap_or(&r.checksum))),
+        )
     }
 
     /// Turns the set into the embedded form, leaking its text: for a process
@@ -112,6 +119,7 @@ impl RevisionSet {
                     upgrade_statements: statements(&up_statements),
                     downgrade_statements: statements(&down_statements),
                     checksum: s(&r.checksum),
+                    checksum_v2: r.checksum_v2.as_deref().map(s),
                 }
             })
             .collect();
@@ -436,6 +444,7 @@ fn check_with(
                         path: f.path.clone(),
                         slug: slug.unwrap_or("").to_string(),
                         checksum: checksum(&text),
+                        checksum_v2: None,
                         source: if bom_len > 0 { format!("\u{feff}{text}") } else { text },
                         parsed: rev,
                         bom_len,
@@ -469,7 +478,12 @@ fn check_with(
         #[cfg(feature = "lint")]
         if let Some(sql) = &sql {
             for (r, p) in parsed.iter_mut().zip(sql) {
-                r.statements = Some(p.statements(&r.source[r.bom_len..]));
+                let text = &r.source[r.bom_len..];
+                let statements = p.statements(text);
+                let of = |list: &[crate::sql::Statement<String>]| list.iter().map(|st| &text[st.start..st.end]).collect::<Vec<_>>();
+                let downgrade = r.parsed.downgrade.as_ref().map(|_| of(&statements.1));
+                r.checksum_v2 = Some(crate::checksum::executable(r.parsed.transactional, &of(&statements.0), downgrade.as_deref()));
+                r.statements = Some(statements);
             }
         }
         #[cfg(not(feature = "lint"))]

@@ -583,7 +583,8 @@ fn exit_codes_tell_ok_error_usage_pending_and_needs_a_person_apart() {
     // An applied revision edited since: a person decides (restore, or accept-checksum).
     let file = dir.join("3c4d5e6f7a8b_create_teams_table.sql");
     let original = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, original.replacen("CREATE TABLE teams", "CREATE TABLE  teams", 1)).unwrap();
+    // (Whitespace and comments are not what ran: a statement must change.)
+    std::fs::write(&file, original.replacen("CREATE TABLE teams", "CREATE TABLE IF NOT EXISTS teams", 1)).unwrap();
     let (c, err) = code(&["upgrade", "head"]);
     assert_eq!(c, kiln::cli::EXIT_NEEDS_PERSON, "{err}");
     assert!(err.contains("accept-checksum"), "{err}");

@@ -519,3 +519,55 @@ fn a_pooled_connection_is_passed_as_it_is_and_both_drivers_offer_the_same_calls(
         assert_eq!(m.current_async(&pooled).await.unwrap(), ["7fbe65eaef1b"]);
     });
 }
+
+/// The executable checksum: an edited comment, an added allow comment or
+/// re-indented SQL in an applied revision is not drift; a changed statement
+/// or a changed `Transactional` is. Rows an older kiln wrote (no
+/// `checksum_v2`) keep validating on the file checksum, get their v2 filled
+/// in on the next run, and from then on take comment edits too.
+#[test]
+fn comments_and_whitespace_are_not_drift_but_statements_are() {
+    let files = vec![
+        revision("aaaa00000001", &[], "", "CREATE TABLE alphas (id int);", Some("DROP TABLE alphas;")),
+        revision("bbbb00000002", &["aaaa00000001"], "", "CREATE TABLE betas (id int);", Some("DROP TABLE betas;")),
+    ];
+    let url = fresh_db();
+    let mut c = client(&url);
+    Migrator::new(load(&write_dir("v2-1", &files, None))).upgrade(&mut c, "head").unwrap();
+    let v2: Vec<Option<String>> =
+        c.query("SELECT checksum_v2 FROM kiln_history ORDER BY revision", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(v2.iter().all(|c| c.as_ref().is_some_and(|c| c.len() == 64)), "{v2:?}");
+
+    let commented = |files: &[(String, String)]| -> Vec<(String, String)> {
+        let mut out = files.to_vec();
+        out[0].1 = out[0].1.replace(
+            "CREATE TABLE alphas (id int);",
+            "-- kiln:allow(table-name) a comment added after the fact\nCREATE TABLE alphas (\n    id int -- the key\n);",
+        );
+        out
+    };
+    let m = Migrator::new(load(&write_dir("v2-2", &commented(&files), None)));
+    let outcome = m.upgrade(&mut c, "head").unwrap();
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert!(m.check(&mut c).unwrap(), "at head after a comment edit");
+
+    // A changed statement is drift; so is a changed Transactional.
+    let mut edited = files.clone();
+    edited[0].1 = edited[0].1.replace("(id int)", "(id bigint)");
+    assert!(matches!(Migrator::new(load(&write_dir("v2-3", &edited, None))).upgrade(&mut c, "head"), Err(Error::Drift(_))));
+    let mut non_tx = files.clone();
+    non_tx[1].1 =
+        non_tx[1].1.replace("-- Create Date: 2026-11-27 10:00:00\n", "-- Create Date: 2026-11-27 10:00:00\n-- Transactional: false\n");
+    assert!(matches!(Migrator::new(load(&write_dir("v2-4", &non_tx, None))).upgrade(&mut c, "head"), Err(Error::Drift(_))));
+
+    // Rows an older kiln wrote: no checksum_v2, and a stale state row.
+    c.batch_execute("UPDATE kiln_history SET checksum_v2 = NULL; UPDATE kiln_state SET fingerprint = 'old'").unwrap();
+    let original = Migrator::new(load(&write_dir("v2-5", &files, None)));
+    assert!(original.upgrade(&mut c, "head").unwrap().warnings.is_empty(), "the file checksum still validates them");
+    let filled: i64 = c.query_one("SELECT count(*) FROM kiln_history WHERE checksum_v2 IS NOT NULL", &[]).unwrap().get(0);
+    assert_eq!(filled, 2, "their executable checksum is filled in");
+    let later = Migrator::new(load(&write_dir("v2-6", &commented(&files), None)));
+    assert!(later.upgrade(&mut c, "head").unwrap().warnings.is_empty());
+    // And the idle start is one query again: the state row's fingerprint matches.
+    assert_eq!(later.migrations().fingerprint(), c.query_one("SELECT fingerprint FROM kiln_state", &[]).unwrap().get::<_, String>(0));
+}

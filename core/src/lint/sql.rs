@@ -378,6 +378,33 @@ pub enum Op {
     CreateTableAs(QName),
 }
 
+/// A statement as PostgreSQL executes it: its tokens, without comments and
+/// whitespace, one space apart (a string, or a dollar-quoted body, is one
+/// token, kept whole). What [`crate::checksum::executable`] hashes.
+///
+/// ```
+/// use kiln_core::lint::sql::executable_text;
+/// assert_eq!(executable_text("CREATE TABLE t ( -- why\n  id int /* key */ )"), "CREATE TABLE t ( id int )");
+/// assert_eq!(executable_text("SELECT '  -- kept  '"), "SELECT '  -- kept  '");
+/// ```
+pub fn executable_text(sql: &str) -> String {
+    use squawk_lexer::TokenKind as K;
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for token in squawk_lexer::tokenize(sql) {
+        let range = at..at + token.len as usize;
+        at = range.end;
+        if matches!(token.kind, K::Whitespace | K::LineComment | K::BlockComment { .. }) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&sql[range]);
+    }
+    out
+}
+
 /// Parses one section of SQL.
 ///
 /// This is `squawk_syntax::SourceFile::parse` without its `errors()`: that
