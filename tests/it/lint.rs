@@ -274,3 +274,23 @@ fn the_readmes_kiln_toml_is_valid_over_the_reference_migrations() {
         Err(report) => panic!("{}", report.render()),
     }
 }
+
+/// The ULID key rule follows the key's type through `ALTER COLUMN id TYPE`.
+#[test]
+fn the_ulid_key_rule_follows_a_type_change_of_the_key() {
+    let history = vec![
+        revision(
+            "aaaa00000001",
+            "",
+            "CREATE TABLE teams (id VARCHAR(26) NOT NULL, CONSTRAINT pk_teams PRIMARY KEY (id));",
+            "DROP TABLE teams;",
+        ),
+        revision(
+            "aaaa00000002",
+            "aaaa00000001",
+            "-- kiln:allow(alter-column-type)\nALTER TABLE teams ALTER COLUMN id TYPE VARCHAR(255);",
+            "-- kiln:allow(alter-column-type)\nALTER TABLE teams ALTER COLUMN id TYPE VARCHAR(26);",
+        ),
+    ];
+    assert_eq!(codes(history), [("ulid-primary-key", Severity::Error)]);
+}

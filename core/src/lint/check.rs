@@ -362,6 +362,8 @@ struct Ctx<'a> {
     scope: Range<usize>,
     /// Section offset in the file.
     base: usize,
+    /// The file's BOM-less text.
+    file_text: &'a str,
 }
 
 impl Ctx<'_> {
@@ -370,6 +372,11 @@ impl Ctx<'_> {
     /// again would only repeat each warning.
     fn safety(&self) -> bool {
         self.dir == Dir::Up
+    }
+
+    /// The text at a span of the current section.
+    fn text(&self, span: &Range<usize>) -> &str {
+        self.file_text.get(span.start + self.base..span.end + self.base).unwrap_or("")
     }
 
     fn push(&mut self, mut f: Finding) {
@@ -457,8 +464,16 @@ fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, or
     let opaque = sections.iter().any(|s| s.parsed.stmts.iter().any(|st| matches!(st.op, Op::Opaque(_))));
     let before = model.snapshot(&touched);
     let transactional = rev.parsed.transactional;
-    let mut ctx =
-        Ctx { rev: ordinal, dir: Dir::Up, transactional, opaque_here: false, out: &mut out, scope: 0..0, base: parsed.upgrade.start };
+    let mut ctx = Ctx {
+        rev: ordinal,
+        dir: Dir::Up,
+        transactional,
+        opaque_here: false,
+        out: &mut out,
+        scope: 0..0,
+        base: parsed.upgrade.start,
+        file_text: text_of(rev),
+    };
     check_section(&parsed.upgrade, model, &mut ctx);
     if let Some(down) = &parsed.downgrade {
         let after = model.snapshot(&touched);
@@ -607,6 +622,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                             let volatile = volatile.or_else(|| {
                                 c.ty.as_ref().filter(|t| t.serial).map(|t| (format!("nextval() of `{}`", t.written), t.span.clone()))
                             });
+                            let volatile = volatile.or_else(|| c.generated.then(|| ("an identity or stored generated value".to_string(), c.span.clone())));
                             if let Some((func, span)) = volatile {
                                 ctx.push(
                                     Finding::new(
@@ -627,6 +643,33 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                     }
                     Action::AddConstraint(k) => {
                         constraint_rules(&key, k, None, model, ctx, live == Some(true));
+                        let using_index = ctx.text(&k.span).to_ascii_lowercase().contains("using index");
+                        if live == Some(true) && !using_index {
+                            let what = match &k.kind {
+                                ConstraintKind::PrimaryKey(_) => Some("PRIMARY KEY"),
+                                ConstraintKind::Unique(_) => Some("UNIQUE"),
+                                ConstraintKind::Exclude => Some("EXCLUDE"),
+                                _ => None,
+                            };
+                            if let Some(what) = what {
+                                let help = if what == "EXCLUDE" {
+                                    "an exclusion constraint cannot be built concurrently: add it in a quiet window, or allow this for a small table".to_string()
+                                } else {
+                                    format!(
+                                        "build the index first with `CREATE UNIQUE INDEX CONCURRENTLY` (a revision with `Transactional: false`), \
+                                         then `ALTER TABLE {bare} ADD CONSTRAINT <name> {what} USING INDEX <index>`"
+                                    )
+                                };
+                                ctx.push(
+                                    Finding::new(
+                                        "unique-constraint-lock",
+                                        k.span.clone(),
+                                        format!("adding a {what} constraint to existing table `{bare}` builds its index while blocking writes to it"),
+                                    )
+                                    .help(help),
+                                );
+                            }
+                        }
                         if let ConstraintKind::PrimaryKey(cols) = &k.kind {
                             if cols == &["id"] {
                                 if let Some(ty) = t.and_then(|t| t.column("id")).and_then(|c| c.ty.clone()) {
@@ -637,7 +680,16 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                     }
                     Action::SetType(c, ty) => {
                         timestamp(&bare, &c.value, ty, ctx);
-                        if live == Some(true) && !added_here(t, &c.value, ctx.rev) {
+                        json(&bare, &c.value, ty, ctx);
+                        let old = t.and_then(|t| t.column(&c.value)).and_then(|c| c.ty.clone());
+                        let is_pk_id = c.value == "id"
+                            && t.is_some_and(|t| t.constraints.iter().any(|k| matches!(&k.kind, model::Kind::PrimaryKey(cols) if cols == &["id"])));
+                        if is_pk_id {
+                            ulid(&bare, Some((&ty.canonical, ty.span.clone())), span.clone(), ctx);
+                        }
+                        let using = ctx.text(span).to_ascii_lowercase().contains(" using ");
+                        let free = !using && old.as_deref().is_some_and(|old| no_rewrite(old, &ty.canonical));
+                        if live == Some(true) && !added_here(t, &c.value, ctx.rev) && !free {
                             ctx.push(
                                 Finding::new(
                                     "alter-column-type",
@@ -648,6 +700,18 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                             );
                         }
                     }
+                    Action::SetNotNull(c) if live == Some(true) && !added_here(t, &c.value, ctx.rev) => ctx.push(
+                        Finding::new(
+                            "set-not-null",
+                            span.clone(),
+                            format!("`SET NOT NULL` on `{bare}.{}` scans the whole table under an ACCESS EXCLUSIVE lock", c.value),
+                        )
+                        .help(format!(
+                            "add `CONSTRAINT ck_{bare}_{col}_not_null CHECK ({col} IS NOT NULL) NOT VALID`, `VALIDATE CONSTRAINT` it in a later \
+                             revision, then `SET NOT NULL` (PostgreSQL 12+ skips the scan) and drop the check",
+                            col = c.value
+                        )),
+                    ),
                     Action::DropColumn(c) if live == Some(true) && !added_here(t, &c.value, ctx.rev) => ctx.push(
                         Finding::new(
                             "drop-column-or-table",
@@ -705,6 +769,12 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                     Finding::new("index-name", span, message).help(format!("name it `{shown}`{also}: `ix_<table>_<column>[_<column>...]`")),
                 );
             }
+            if ctx.safety() && !ci.unique && ci.columns.len() > 3 {
+                ctx.push(
+                    Finding::new("wide-index", st.span.clone(), format!("index on `{bare}` covers {} columns", ci.columns.len()))
+                        .help("an index over more than three columns rarely beats one over its first few, and every write pays for it; index the leading columns, or allow this with a reason"),
+                );
+            }
             match &ci.concurrently {
                 None if ctx.live(model, &key) == Some(true) => ctx.push(
                     Finding::new(
@@ -717,6 +787,25 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                     .help("use `CREATE INDEX CONCURRENTLY`, in a revision of its own with `-- Transactional: false` in its header"),
                 ),
                 _ => {}
+            }
+        }
+        Op::DropIndex { indexes, concurrently: None } => {
+            for ix in indexes {
+                let owner = model.index_owner(&ix.key()).map(str::to_string);
+                if let Some(owner) = owner.filter(|o| ctx.live(model, o) == Some(true)) {
+                    ctx.push(
+                        Finding::new(
+                            "drop-index-concurrently",
+                            ix.span.clone(),
+                            format!(
+                                "`DROP INDEX {}` without `CONCURRENTLY` blocks reads and writes to `{}` until it is done",
+                                ix.name,
+                                model::bare(&owner)
+                            ),
+                        )
+                        .help("use `DROP INDEX CONCURRENTLY`, in a revision of its own with `-- Transactional: false` in its header"),
+                    );
+                }
             }
         }
         Op::DropTable(tables) => {
@@ -794,7 +883,54 @@ fn table_name(name: &str, span: Range<usize>, ctx: &mut Ctx<'_>) {
 fn column_type(table: &str, c: &ColumnDef, ctx: &mut Ctx<'_>) {
     if let Some(ty) = &c.ty {
         timestamp(table, &c.name.value, ty, ctx);
+        json(table, &c.name.value, ty, ctx);
     }
+}
+
+fn json(table: &str, column: &str, ty: &sql::TypeRef, ctx: &mut Ctx<'_>) {
+    // A downgrade that re-adds the column restores what was deployed: not reported again.
+    if ctx.safety() && (ty.canonical == "json" || ty.canonical.starts_with("json[")) {
+        ctx.push(
+            Finding::new("json-type", ty.span.clone(), format!("column `{table}.{column}` is `json`, which has no equality operator"))
+                .help("use `jsonb`: it compares, indexes (GIN) and deduplicates; `json` only keeps the text as written")
+                .note("`SELECT DISTINCT`, `GROUP BY`, `UNION` and unique indexes fail on a `json` column"),
+        );
+    }
+}
+
+/// True when changing a column from `old` to `new` (canonical types) needs
+/// no rewrite: PostgreSQL's binary-coercible changes, which only take a
+/// brief ACCESS EXCLUSIVE lock to update the catalog (varchar widening or
+/// unlimited, varchar to text and back to an unlimited varchar, numeric
+/// precision up at the same scale or unconstrained, cidr to inet).
+fn no_rewrite(old: &str, new: &str) -> bool {
+    let squash = |t: &str| t.replace(' ', "");
+    let (old, new) = (squash(old), squash(new));
+    if old == new {
+        return true;
+    }
+    let args = |t: &str, base: &str| -> Option<Vec<u32>> {
+        let rest = t.strip_prefix(base)?;
+        if rest.is_empty() {
+            return Some(Vec::new());
+        }
+        rest.strip_prefix('(')?.strip_suffix(')')?.split(',').map(|n| n.parse().ok()).collect()
+    };
+    let unlimited_text = |t: &str| t == "text" || t == "varchar";
+    if let (Some(a), Some(b)) = (args(&old, "varchar"), args(&new, "varchar")) {
+        return b.is_empty() || (!a.is_empty() && b[0] >= a[0]);
+    }
+    if args(&old, "varchar").is_some() && new == "text" {
+        return true;
+    }
+    if old == "text" && unlimited_text(&new) {
+        return true;
+    }
+    if let (Some(a), Some(b)) = (args(&old, "numeric"), args(&new, "numeric")) {
+        let scale = |v: &[u32]| v.get(1).copied().unwrap_or(0);
+        return b.is_empty() || (!a.is_empty() && b[0] >= a[0] && scale(&a) == scale(&b));
+    }
+    old == "cidr" && new == "inet"
 }
 
 fn timestamp(table: &str, column: &str, ty: &sql::TypeRef, ctx: &mut Ctx<'_>) {
@@ -892,6 +1028,9 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
                 not_valid(table, "foreign key", c, ctx);
             }
         }
+        // `UNIQUE USING INDEX <index>` takes its columns from the index, and its
+        // name from the index's: checked when the index was created.
+        ConstraintKind::Unique(cols) if cols.is_empty() => {}
         ConstraintKind::Unique(cols) => {
             let expected = names::expected("uq", table, cols, None);
             name_rule("unique-name", "unique constraint", &expected, table, c, ctx);
@@ -928,5 +1067,39 @@ fn name_rule(rule: &'static str, what: &str, expected: &str, table: &str, c: &Co
             )
             .help(format!("name it: `CONSTRAINT {expected} ...`")),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::no_rewrite;
+
+    #[test]
+    fn binary_coercible_type_changes_need_no_rewrite() {
+        for (old, new) in [
+            ("varchar(26)", "varchar(255)"),
+            ("varchar(26)", "varchar"),
+            ("varchar(26)", "text"),
+            ("varchar", "text"),
+            ("text", "varchar"),
+            ("numeric(10,2)", "numeric(12, 2)"),
+            ("numeric(10,2)", "numeric"),
+            ("cidr", "inet"),
+            ("integer", "integer"),
+        ] {
+            assert!(no_rewrite(old, new), "{old} -> {new}");
+        }
+        for (old, new) in [
+            ("varchar(255)", "varchar(26)"),
+            ("text", "varchar(26)"),
+            ("integer", "bigint"),
+            ("numeric(10,2)", "numeric(12,3)"),
+            ("numeric", "numeric(10,2)"),
+            ("char(26)", "varchar(26)"),
+            ("timestamp", "timestamptz"),
+            ("varchar(26)", "integer"),
+        ] {
+            assert!(!no_rewrite(old, new), "{old} -> {new}");
+        }
     }
 }

@@ -97,9 +97,12 @@ const PLURAL_AS_IS: &[&str] = &[
     "census",
 ];
 
-/// Singular nouns that end in `s` (`status`, `address`, `analysis`).
+/// Singular nouns that end in `os`: the rest (`twos`, `logos`, `demos`) are plurals.
+const SINGULAR_IN_OS: &[&str] = &["chaos", "ethos", "kudos", "pathos", "cosmos", "bios", "thermos", "asbestos", "rhinoceros"];
+
+/// Singular nouns that end in `s` (`status`, `address`, `analysis`, `chaos`).
 fn singular_in_s(word: &str) -> bool {
-    word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") || word.ends_with("os") && word.len() <= 4
+    word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") || SINGULAR_IN_OS.iter().any(|w| word.ends_with(w))
 }
 
 /// Words that qualify a table rather than name it (`jobs_legacy`,
@@ -204,6 +207,9 @@ mod tests {
             "v2_users",
             "jobs_legacy",
             "users_v2",
+            "alpha_twos",
+            "logos",
+            "demos",
         ] {
             assert!(is_snake_case(ok) && is_plural(ok), "{ok}");
         }
@@ -221,6 +227,7 @@ mod tests {
             ("order__items", "order_items"),
             ("day", "days"),
             ("job_legacy", "jobs_legacy"),
+            ("chaos", "chaoses"),
         ] {
             assert!(!(is_snake_case(bad) && is_plural(bad)), "{bad}");
             assert_eq!(table_suggestion(bad), suggestion, "{bad}");

@@ -6,6 +6,7 @@
 
 -- kiln:upgrade
 ALTER TABLE users ADD COLUMN nickname VARCHAR(64);
+-- kiln:allow(unique-constraint-lock) a new, empty column
 ALTER TABLE users ADD CONSTRAINT uq_users_nickname UNIQUE (nickname);
 
 -- kiln:downgrade

@@ -1,0 +1,11 @@
+-- Widen a counter
+--
+-- Revision ID: b2c3d4e5f6a7
+-- Revises: a1b2c3d4e5f6
+-- Create Date: 2026-11-27 10:00:00.000000
+
+-- kiln:upgrade
+ALTER TABLE users ALTER COLUMN login_count TYPE BIGINT;
+
+-- kiln:downgrade
+ALTER TABLE users ALTER COLUMN login_count TYPE INTEGER;
