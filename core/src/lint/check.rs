@@ -567,9 +567,63 @@ fn check_section(s: &Section, model: &mut Model, ctx: &mut Ctx<'_>) {
     }
 }
 
+/// Names over PostgreSQL's 63 bytes that a statement gives (tables,
+/// columns, constraints, indexes, renames).
+fn long_names(st: &Stmt, ctx: &mut Ctx<'_>) {
+    let mut names: Vec<(&str, &str, Range<usize>)> = Vec::new();
+    fn constraint(c: &ConstraintDef) -> Option<(&'static str, &str, Range<usize>)> {
+        c.name.as_ref().map(|n| ("constraint", n.value.as_str(), n.span.clone()))
+    }
+    match &st.op {
+        Op::CreateTable(ct) => {
+            names.push(("table", &ct.table.name, ct.table.span.clone()));
+            for c in &ct.columns {
+                names.push(("column", &c.name.value, c.name.span.clone()));
+                names.extend(c.constraints.iter().filter_map(constraint));
+            }
+            names.extend(ct.constraints.iter().filter_map(constraint));
+        }
+        Op::AlterTable { actions, .. } => {
+            for (_, a) in actions {
+                match a {
+                    Action::AddColumn(c) => {
+                        names.push(("column", &c.name.value, c.name.span.clone()));
+                        names.extend(c.constraints.iter().filter_map(constraint));
+                    }
+                    Action::AddConstraint(c) => names.extend(constraint(c)),
+                    Action::RenameColumn(_, to) => names.push(("column", &to.value, to.span.clone())),
+                    Action::RenameConstraint(_, to) => names.push(("constraint", &to.value, to.span.clone())),
+                    Action::RenameTable(to) => names.push(("table", &to.value, to.span.clone())),
+                    _ => {}
+                }
+            }
+        }
+        Op::CreateIndex(ci) => names.extend(ci.name.as_ref().map(|n| ("index", n.value.as_str(), n.span.clone()))),
+        Op::RenameIndex(_, to) => names.push(("index", &to.value, to.span.clone())),
+        _ => {}
+    }
+    for (what, name, span) in names.into_iter().filter(|(_, n, _)| n.len() > names::MAX_IDENT) {
+        let mut end = names::MAX_IDENT;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        ctx.push(
+            Finding::new("identifier-too-long", span, format!("{what} name `{name}` is {} bytes; PostgreSQL keeps only the first 63", name.len()))
+                .note(format!(
+                    "it is created as `{}`: two names alike in their first 63 bytes become one, and what compares names (models, reports) sees another",
+                    &name[..end]
+                ))
+                .help("give it a name of at most 63 bytes (for convention names, kiln suggests SQLAlchemy's shortened form)"),
+        );
+    }
+}
+
 fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
     if ctx.transactional {
         transaction_rules(st, ctx);
+    }
+    if ctx.safety() {
+        long_names(st, ctx);
     }
     match &st.op {
         Op::CreateTable(ct) => {

@@ -177,6 +177,11 @@ pub const RULES: &[Rule] = &[
     },
     Rule { name: "set-not-null", default: Level::Warn, summary: "`SET NOT NULL` on an existing table scans it under an ACCESS EXCLUSIVE lock" },
     Rule { name: "json-type", default: Level::Warn, summary: "a `json` column has no equality operator (no `DISTINCT`, `GROUP BY`, unique index); use `jsonb`" },
+    Rule {
+        name: "identifier-too-long",
+        default: Level::Warn,
+        summary: "a name over 63 bytes, which PostgreSQL silently cuts (two long names may become one)",
+    },
     Rule { name: "wide-index", default: Level::Warn, summary: "a non-unique index over more than three columns rarely pays for what it costs each write" },
     Rule { name: "rename-column-or-table", default: Level::Warn, summary: "renaming a column or table breaks code still using the old name" },
     Rule { name: "drop-column-or-table", default: Level::Warn, summary: "dropping a column or table breaks code still using it" },

@@ -167,25 +167,33 @@ pub fn table_suggestion(name: &str) -> String {
     }
 }
 
-/// `prefix_table_col1_col2[_suffix]`, truncated to 63 bytes as PostgreSQL would.
+/// `prefix_table_col1_col2[_suffix]`; over 63 characters, shortened as
+/// SQLAlchemy shortens a name its `naming_convention` makes (its first 55
+/// characters, `_`, the last 4 hex digits of the whole name's MD5), so that a
+/// team whose models generate names agrees with kiln, and PostgreSQL keeps
+/// the name as written instead of cutting it.
 pub fn expected(prefix: &str, table: &str, columns: &[String], suffix: Option<&str>) -> String {
     let mut parts = vec![prefix, table];
     parts.extend(columns.iter().map(String::as_str));
     parts.extend(suffix);
-    parts.join("_")
+    shorten(&parts.join("_"))
 }
 
-/// True when `actual` is `expected`, or `expected` cut at PostgreSQL's 63-byte limit.
-pub fn matches(actual: &str, expected: &str) -> bool {
-    actual == expected || (expected.len() > MAX_IDENT && actual == truncate(expected))
-}
-
-fn truncate(s: &str) -> &str {
-    let mut end = MAX_IDENT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+/// SQLAlchemy's `_truncate_and_render_maxlen_name` for PostgreSQL's 63.
+fn shorten(name: &str) -> String {
+    if name.chars().count() <= MAX_IDENT {
+        return name.to_string();
     }
-    &s[..end]
+    use md5::Digest as _;
+    let digest = md5::Md5::digest(name.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let head: String = name.chars().take(MAX_IDENT - 8).collect();
+    format!("{head}_{}", &hex[hex.len() - 4..])
+}
+
+/// True when `actual` is the expected name.
+pub fn matches(actual: &str, expected: &str) -> bool {
+    actual == expected
 }
 
 #[cfg(test)]
@@ -238,7 +246,11 @@ mod tests {
     fn expected_names_and_truncation() {
         assert_eq!(expected("fk", "teams", &["workspace_id".into()], Some("workspaces")), "fk_teams_workspace_id_workspaces");
         assert_eq!(expected("ix", "teams", &["a".into(), "b".into()], None), "ix_teams_a_b");
+        // Over 63 characters: SQLAlchemy's name (values from SQLAlchemy 2.0's
+        // `_truncate_and_render_maxlen_name` with `max_identifier_length` 63).
         let long = expected("ix", &"t".repeat(60), &["column".into()], None);
-        assert!(matches(&long[..63], &long) && matches(&long, &long) && !matches(&long[..62], &long));
+        assert_eq!(long, format!("ix_{}_a42e", "t".repeat(52)));
+        assert_eq!(long.len(), 60);
+        assert!(matches(&long, &long) && !matches(&format!("ix_{}_column", "t".repeat(60))[..63], &long));
     }
 }
