@@ -26,10 +26,18 @@
 //! [lints]
 //! drop-column-or-table = "error"
 //! mixed-data-schema = "allow"
+//!
+//! # The names the naming rules expect, as SQLAlchemy's naming_convention
+//! # (these are the defaults; see `NamingConvention`).
+//! [naming_convention]
+//! ix = "ix_%(table_name)s_%(column_0_N_name)s"
+//! uq = "uq_%(table_name)s_%(column_0_N_name)s"
+//! fk = "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s"
 //! ```
 //!
 //! The file is parsed strictly (the TOML a kiln.toml needs: booleans, strings,
-//! quoted and dotted keys, the `[lints]` table or `lints = { ... }` inline):
+//! quoted and dotted keys, the `[lints]` and `[naming_convention]` tables or
+//! their inline forms):
 //! unknown keys, a key given twice, or a value of the wrong type are errors
 //! reported like any other.
 
@@ -72,6 +80,9 @@ pub struct Config {
     /// List the baseline's lint findings as warnings (`kiln check --all`).
     /// Not a `kiln.toml` key.
     pub report_baselined: bool,
+    /// `[naming_convention]`: SQLAlchemy's templates for the names the
+    /// naming rules expect; Kartograph's by default.
+    pub naming: NamingConvention,
     /// Accept revisions still being written (an empty upgrade or downgrade
     /// section, as `kiln revision` leaves them), with a warning: for the
     /// commands that only read the graph (`heads`, `history`, `revision`...).
@@ -92,6 +103,84 @@ impl Default for Config {
             baseline: None,
             baseline_at: None,
             report_baselined: false,
+            naming: NamingConvention::default(),
+        }
+    }
+}
+
+/// The names kiln expects, as SQLAlchemy's `naming_convention` writes them:
+/// a team pastes the dict from its models under `[naming_convention]`.
+/// Tokens: `%(table_name)s`, `%(column_0_name)s`, `%(column_0_N_name)s`
+/// (every column, joined by `_`), `%(column_0N_name)s` (joined with
+/// nothing), the same with `label` (`<table>_<column>`) and `key`,
+/// `%(referred_table_name)s`, `%(referred_column_0_name)s` (and `_N`, `N`
+/// forms), `%(constraint_name)s`. Names over 63 characters are shortened
+/// as SQLAlchemy shortens them.
+///
+/// ```
+/// let c = kiln_core::config::Config::default();
+/// assert_eq!(c.naming.ix, "ix_%(table_name)s_%(column_0_N_name)s");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamingConvention {
+    /// Indexes (`index-name`; a unique index may follow `uq` instead).
+    pub ix: String,
+    /// Unique constraints (`unique-name`).
+    pub uq: String,
+    /// Foreign keys (`foreign-key-name`).
+    pub fk: String,
+    /// Primary keys: accepted so a pasted convention parses; no rule checks it yet.
+    pub pk: Option<String>,
+    /// Check constraints: accepted so a pasted convention parses; no rule checks it yet.
+    pub ck: Option<String>,
+}
+
+/// The tokens a naming template may use (SQLAlchemy's, less `column_X`
+/// positions other than 0, which kiln does not render).
+pub const TEMPLATE_TOKENS: &[&str] = &[
+    "table_name",
+    "column_0_name",
+    "column_0_N_name",
+    "column_0N_name",
+    "column_0_label",
+    "column_0_N_label",
+    "column_0N_label",
+    "column_0_key",
+    "column_0_N_key",
+    "column_0N_key",
+    "referred_table_name",
+    "referred_column_0_name",
+    "referred_column_0_N_name",
+    "referred_column_0N_name",
+    "constraint_name",
+];
+
+const TEMPLATE_HELP: &str =
+    "a template is text with SQLAlchemy's tokens, such as `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s`";
+
+/// Checks that every `%(token)s` of a template is one kiln renders.
+fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(at) = rest.find("%(") {
+        let after = &rest[at + 2..];
+        let Some(end) = after.find(")s") else { return Err(format!("`%(` without a closing `)s` in `{template}`")) };
+        let token = &after[..end];
+        if !TEMPLATE_TOKENS.contains(&token) {
+            return Err(format!("unknown token `%({token})s`; kiln knows {}", TEMPLATE_TOKENS.join(", ")));
+        }
+        rest = &after[end + 2..];
+    }
+    Ok(())
+}
+
+impl Default for NamingConvention {
+    fn default() -> NamingConvention {
+        NamingConvention {
+            ix: "ix_%(table_name)s_%(column_0_N_name)s".into(),
+            uq: "uq_%(table_name)s_%(column_0_N_name)s".into(),
+            fk: "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s".into(),
+            pk: None,
+            ck: None,
         }
     }
 }
@@ -112,7 +201,8 @@ impl Config {
         let mut config = Config::default();
         let mut errors = Vec::new();
         let mut seen: Vec<String> = Vec::new();
-        let mut in_lints = false;
+        // The table a line is in: "" (the top level), "lints" or "naming_convention".
+        let mut table: &str = "";
         let mut offset = 0;
         for raw in text.split_inclusive('\n') {
             let line_start = offset;
@@ -124,14 +214,18 @@ impl Config {
             let lead = raw.len() - raw.trim_start().len();
             let span = line_start + lead..line_start + lead + line.len();
             if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                in_lints = section.trim() == "lints";
-                if !in_lints {
-                    errors.push(
-                        Diagnostic::error("config", format!("unknown section `[{}]` in kiln.toml", section.trim()))
-                            .at(file, span)
-                            .with_help("the only section is `[lints]`"),
-                    );
-                }
+                table = match unquote_key(section.trim()).as_str() {
+                    "lints" => "lints",
+                    "naming_convention" => "naming_convention",
+                    other => {
+                        errors.push(
+                            Diagnostic::error("config", format!("unknown section `[{other}]` in kiln.toml"))
+                                .at(file, span)
+                                .with_help("the sections are `[lints]` and `[naming_convention]`"),
+                        );
+                        "?"
+                    }
+                };
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
@@ -148,35 +242,62 @@ impl Config {
             let value_span = value_start..value_start + value.len();
             // One line may carry several settings: `lints = { a = "warn", b = "allow" }`
             // (an inline table) or `lints.a = "warn"` (a dotted key).
-            let mut entries: Vec<(bool, String, &str, std::ops::Range<usize>)> = Vec::new();
+            let mut entries: Vec<(&str, String, &str, std::ops::Range<usize>)> = Vec::new();
             let bare = unquote_key(key);
-            if !in_lints && bare == "lints" && value.starts_with('{') && value.ends_with('}') {
+            let inline = ["lints", "naming_convention"].into_iter().find(|t| table.is_empty() && bare == *t);
+            let dotted = ["lints", "naming_convention"].into_iter().find_map(|t| {
+                bare.strip_prefix(t).and_then(|r| r.strip_prefix('.')).filter(|_| table.is_empty()).map(|r| (t, r.to_string()))
+            });
+            if table == "?" {
+                continue;
+            } else if let Some(t) = inline.filter(|_| value.starts_with('{') && value.ends_with('}')) {
                 match inline_entries(&value[1..value.len() - 1]) {
                     Ok(items) => {
                         for (k, v, at) in items {
                             let start = value_start + 1 + at;
-                            entries.push((true, unquote_key(k), v, start..start + v.len()));
+                            entries.push((t, unquote_key(k), v, start..start + v.len()));
                         }
                     }
                     Err(message) => {
-                        errors.push(Diagnostic::error("config", format!("bad inline table for `lints`: {message}")).at(file, value_span));
+                        errors.push(Diagnostic::error("config", format!("bad inline table for `{t}`: {message}")).at(file, value_span));
                         continue;
                     }
                 }
-            } else if let Some(rest) = bare.strip_prefix("lints.").filter(|_| !in_lints) {
-                entries.push((true, unquote_key(rest), value, value_span.clone()));
+            } else if let Some((t, rest)) = dotted {
+                entries.push((t, unquote_key(&rest), value, value_span.clone()));
             } else {
-                entries.push((in_lints, bare, value, value_span.clone()));
+                entries.push((table, bare, value, value_span.clone()));
             }
-            for (in_lints, key, value, value_span) in entries {
+            for (table, key, value, value_span) in entries {
                 let key = key.as_str();
-                let seen_key = if in_lints { format!("lints.{key}") } else { key.to_string() };
+                let seen_key = if table.is_empty() { key.to_string() } else { format!("{table}.{key}") };
                 if seen.contains(&seen_key) {
                     errors.push(Diagnostic::error("config", format!("`{key}` is set twice")).at(file, span.clone()));
                     continue;
                 }
                 seen.push(seen_key);
-                if in_lints {
+                if table == "naming_convention" {
+                    let parsed = parse_string(value).and_then(|t| check_template(&t).map(|()| t));
+                    match (key, parsed) {
+                        (_, Err(message)) => errors.push(
+                            Diagnostic::error("config", format!("bad `naming_convention.{key}`: {message}"))
+                                .at(file, value_span)
+                                .with_help(TEMPLATE_HELP),
+                        ),
+                        ("ix", Ok(t)) => config.naming.ix = t,
+                        ("uq", Ok(t)) => config.naming.uq = t,
+                        ("fk", Ok(t)) => config.naming.fk = t,
+                        ("pk", Ok(t)) => config.naming.pk = Some(t),
+                        ("ck", Ok(t)) => config.naming.ck = Some(t),
+                        (other, Ok(_)) => errors.push(
+                            Diagnostic::error("config", format!("unknown `naming_convention` key `{other}`"))
+                                .at(file, span.clone())
+                                .with_help("SQLAlchemy's keys: `ix`, `uq`, `ck`, `fk`, `pk`"),
+                        ),
+                    }
+                    continue;
+                }
+                if table == "lints" {
                     let Some(rule) = lint::rule(key) else {
                         let names: Vec<&str> = lint::RULES.iter().map(|r| r.name).collect();
                         errors.push(

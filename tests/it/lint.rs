@@ -294,3 +294,52 @@ fn the_ulid_key_rule_follows_a_type_change_of_the_key() {
     ];
     assert_eq!(codes(history), [("ulid-primary-key", Severity::Error)]);
 }
+
+/// A team's own naming convention, pasted from its SQLAlchemy models into
+/// kiln.toml (here the convention SQLAlchemy's documentation recommends):
+/// the naming rules expect its names instead of Kartograph's.
+#[test]
+fn a_naming_convention_from_sqlalchemy_replaces_kartographs_names() {
+    let schema = || {
+        vec![
+            revision(
+                "aaaa00000001",
+                "",
+                "CREATE TABLE workspaces (id VARCHAR(26) NOT NULL, CONSTRAINT pk_workspaces PRIMARY KEY (id));\n\
+                 CREATE TABLE teams (id VARCHAR(26) NOT NULL, workspace_id VARCHAR(26) NOT NULL, slug VARCHAR(32) NOT NULL, region VARCHAR(8) NOT NULL,\n\
+                     CONSTRAINT pk_teams PRIMARY KEY (id),\n\
+                     CONSTRAINT fk_teams_workspace_id_workspaces FOREIGN KEY (workspace_id) REFERENCES workspaces (id),\n\
+                     CONSTRAINT uq_teams_slug UNIQUE (slug, region));\n\
+                 CREATE INDEX ix_teams_workspace_id ON teams (workspace_id);",
+                "DROP INDEX ix_teams_workspace_id;\nDROP TABLE teams;\nDROP TABLE workspaces;",
+            ),
+        ]
+    };
+    let config = |text: &str| InputFile { name: "kiln.toml".into(), bytes: text.as_bytes().to_vec(), path: None, is_dir: false };
+    // Kartograph's convention wants `uq_teams_slug_region` for the two-column unique.
+    assert_eq!(codes(schema()), [("unique-name", Severity::Error)]);
+    let sqlalchemy = "[naming_convention]\n\
+        ix = \"ix_%(column_0_label)s\"\n\
+        uq = \"uq_%(table_name)s_%(column_0_name)s\"\n\
+        ck = \"ck_%(table_name)s_%(constraint_name)s\"\n\
+        fk = \"fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s\"\n\
+        pk = \"pk_%(table_name)s\"\n";
+    let mut f = schema();
+    f.push(config(sqlalchemy));
+    assert_eq!(codes(f), [], "every name follows SQLAlchemy's convention");
+    // The same as an inline table, as a pasted dict reads.
+    let mut f = schema();
+    f.push(config("naming_convention = { uq = \"uq_%(table_name)s_%(column_0_name)s\" }\n"));
+    assert_eq!(codes(f), []);
+    // A convention's names are what the rules ask for.
+    let mut f = schema();
+    f.push(config("[naming_convention]\nix = \"idx_%(table_name)s_%(column_0_N_name)s\"\nuq = \"uq_%(table_name)s_%(column_0_name)s\"\n"));
+    let report = kiln_core::validate::check_files(f, "migrations").unwrap_err();
+    assert!(report.render().contains("should be named `idx_teams_workspace_id`"), "{}", report.render());
+    assert!(report.render().contains("`idx_<table>_<column>[_<column>...]`"), "{}", report.render());
+    // An unknown token is a kiln.toml error at its place.
+    let mut f = schema();
+    f.push(config("[naming_convention]\nix = \"ix_%(colum_0_name)s\"\n"));
+    let report = kiln_core::validate::check_files(f, "migrations").unwrap_err();
+    assert!(report.render().contains("unknown token `%(colum_0_name)s`") && report.render().contains("kiln.toml:2"), "{}", report.render());
+}

@@ -236,7 +236,7 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
                 }
             }
         }
-        let findings = lint_revision(&revs[r], &parsed[r], &mut model, ordinal as u32);
+        let findings = lint_revision(&revs[r], &parsed[r], &mut model, ordinal as u32, &config.naming);
         emitter.emit(r, &revs[r], findings, out);
         if uses[r] > 0 {
             models[r] = Some(model);
@@ -364,6 +364,8 @@ struct Ctx<'a> {
     base: usize,
     /// The file's BOM-less text.
     file_text: &'a str,
+    /// The names the naming rules expect (kiln.toml's `[naming_convention]`).
+    naming: &'a crate::config::NamingConvention,
 }
 
 impl Ctx<'_> {
@@ -409,7 +411,13 @@ impl Ctx<'_> {
     }
 }
 
-fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, ordinal: u32) -> Vec<(Option<Range<usize>>, Finding)> {
+fn lint_revision(
+    rev: &LoadedRevision,
+    parsed: &Parsedrev,
+    model: &mut Model,
+    ordinal: u32,
+    naming: &crate::config::NamingConvention,
+) -> Vec<(Option<Range<usize>>, Finding)> {
     let mut out = Vec::new();
     let sections: Vec<&Section> = std::iter::once(&parsed.upgrade).chain(parsed.downgrade.as_ref()).collect();
     let mut broken = false;
@@ -473,6 +481,7 @@ fn lint_revision(rev: &LoadedRevision, parsed: &Parsedrev, model: &mut Model, or
         scope: 0..0,
         base: parsed.upgrade.start,
         file_text: text_of(rev),
+        naming,
     };
     check_section(&parsed.upgrade, model, &mut ctx);
     if let Some(down) = &parsed.downgrade {
@@ -800,27 +809,37 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
             let bare = model::bare(&key);
             let cols: Vec<String> = ci.columns.iter().map(|c| c.clone().unwrap_or_default()).collect();
             let exprs = ci.columns.iter().any(Option::is_none);
-            let prefixes: &[&str] = if ci.unique { &["ix", "uq"] } else { &["ix"] };
-            let expected = names::expected("ix", bare, &cols, None);
+            let naming = ctx.naming;
+            let templates: Vec<&str> = if ci.unique { vec![&naming.ix, &naming.uq] } else { vec![&naming.ix] };
+            let expected = names::render(&naming.ix, bare, &cols, None, None);
+            // An expression has no column name: the part of the name before it must match.
+            let before_columns = |tpl: &str| {
+                let marked = names::render(tpl, bare, &["\u{1}".to_string()], None, None);
+                marked.split('\u{1}').next().unwrap_or_default().to_string()
+            };
             let ok = ci.name.as_ref().is_some_and(|n| {
-                prefixes.iter().any(|p| {
-                    let e = names::expected(p, bare, &cols, None);
+                templates.iter().any(|tpl| {
                     if exprs {
-                        n.value.starts_with(&format!("{p}_{bare}_"))
+                        n.value.starts_with(&before_columns(tpl))
                     } else {
-                        names::matches(&n.value, &e)
+                        names::matches(&n.value, &names::render(tpl, bare, &cols, None, None))
                     }
                 })
             });
             if !ok {
-                let shown = if exprs { format!("ix_{bare}_<what it indexes>") } else { expected.clone() };
+                let shown = if exprs { format!("{}<what it indexes>", before_columns(&naming.ix)) } else { expected.clone() };
                 let (span, message) = match &ci.name {
                     Some(n) => (n.span.clone(), format!("index `{}` on `{bare}` should be named `{shown}`", n.value)),
                     None => (st.span.clone(), format!("index on `{bare}` has no name; it should be named `{shown}`")),
                 };
-                let also = if ci.unique { format!(" (or `uq_{}`)", &shown[3..]) } else { String::new() };
+                let also = if ci.unique && !exprs {
+                    format!(" (or `{}`)", names::render(&naming.uq, bare, &cols, None, None))
+                } else {
+                    String::new()
+                };
                 ctx.push(
-                    Finding::new("index-name", span, message).help(format!("name it `{shown}`{also}: `ix_<table>_<column>[_<column>...]`")),
+                    Finding::new("index-name", span, message)
+                        .help(format!("name it `{shown}`{also}: `{}`", names::describe_template(&naming.ix))),
                 );
             }
             if ctx.safety() && !ci.unique && ci.columns.len() > 3 {
@@ -1030,7 +1049,14 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
     match &c.kind {
         ConstraintKind::ForeignKey { columns: cols, table: ref_table, ref_columns } => {
             let ref_key = ref_table.key();
-            let expected = names::expected("fk", table, cols, Some(model::bare(&ref_key)));
+            let ref_cols_written: &[String] = ref_columns;
+            let expected = names::render(
+                &ctx.naming.fk,
+                table,
+                cols,
+                Some((model::bare(&ref_key), ref_cols_written)),
+                c.name.as_ref().map(|n| n.value.as_str()),
+            );
             name_rule("foreign-key-name", "foreign key", &expected, table, c, ctx);
             // Types: each referencing column against the column it references.
             let ref_cols: Vec<String> = if ref_columns.is_empty() {
@@ -1086,7 +1112,7 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
         // name from the index's: checked when the index was created.
         ConstraintKind::Unique(cols) if cols.is_empty() => {}
         ConstraintKind::Unique(cols) => {
-            let expected = names::expected("uq", table, cols, None);
+            let expected = names::render(&ctx.naming.uq, table, cols, None, c.name.as_ref().map(|n| n.value.as_str()));
             name_rule("unique-name", "unique constraint", &expected, table, c, ctx);
         }
         ConstraintKind::Check(_) if existing && !c.not_valid => not_valid(table, "check constraint", c, ctx),

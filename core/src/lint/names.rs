@@ -167,16 +167,59 @@ pub fn table_suggestion(name: &str) -> String {
     }
 }
 
-/// `prefix_table_col1_col2[_suffix]`; over 63 characters, shortened as
-/// SQLAlchemy shortens a name its `naming_convention` makes (its first 55
-/// characters, `_`, the last 4 hex digits of the whole name's MD5), so that a
-/// team whose models generate names agrees with kiln, and PostgreSQL keeps
-/// the name as written instead of cutting it.
-pub fn expected(prefix: &str, table: &str, columns: &[String], suffix: Option<&str>) -> String {
-    let mut parts = vec![prefix, table];
-    parts.extend(columns.iter().map(String::as_str));
-    parts.extend(suffix);
-    shorten(&parts.join("_"))
+/// What a name template of `[naming_convention]` gives for a table, its
+/// columns (`None` for an expression) and what it refers to, shortened
+/// past 63 characters as SQLAlchemy does. Unknown tokens were refused when
+/// kiln.toml was read; here they stay as written.
+pub fn render(template: &str, table: &str, columns: &[String], referred: Option<(&str, &[String])>, constraint: Option<&str>) -> String {
+    let label = |c: &String| format!("{table}_{c}");
+    let first = |xs: &[String]| xs.first().cloned().unwrap_or_default();
+    let (ref_table, ref_cols) = referred.unwrap_or(("", &[]));
+    let labels: Vec<String> = columns.iter().map(label).collect();
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find("%(") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let Some(end) = after.find(")s") else { break };
+        let value = match &after[..end] {
+            "table_name" => table.to_string(),
+            "column_0_name" | "column_0_key" => first(columns),
+            "column_0_N_name" | "column_0_N_key" => columns.join("_"),
+            "column_0N_name" | "column_0N_key" => columns.concat(),
+            "column_0_label" => first(&labels),
+            "column_0_N_label" => labels.join("_"),
+            "column_0N_label" => labels.concat(),
+            "referred_table_name" => ref_table.to_string(),
+            "referred_column_0_name" => first(ref_cols),
+            "referred_column_0_N_name" => ref_cols.join("_"),
+            "referred_column_0N_name" => ref_cols.concat(),
+            "constraint_name" => constraint.unwrap_or_default().to_string(),
+            other => format!("%({other})s"),
+        };
+        out.push_str(&value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    shorten(&out)
+}
+
+/// A template with readable placeholders, for help texts:
+/// `ix_%(table_name)s_%(column_0_N_name)s` is `ix_<table>_<column>[_<column>...]`.
+pub fn describe_template(template: &str) -> String {
+    [
+        ("%(table_name)s", "<table>"),
+        ("%(column_0_N_name)s", "<column>[_<column>...]"),
+        ("%(column_0N_name)s", "<column>[<column>...]"),
+        ("%(column_0_name)s", "<column>"),
+        ("%(column_0_N_label)s", "<table>_<column>[_<table>_<column>...]"),
+        ("%(column_0_label)s", "<table>_<column>"),
+        ("%(referred_table_name)s", "<referenced_table>"),
+        ("%(referred_column_0_name)s", "<referenced_column>"),
+        ("%(constraint_name)s", "<name>"),
+    ]
+    .iter()
+    .fold(template.to_string(), |t, (token, shown)| t.replace(token, shown))
 }
 
 /// SQLAlchemy's `_truncate_and_render_maxlen_name` for PostgreSQL's 63.
@@ -243,12 +286,20 @@ mod tests {
     }
 
     #[test]
-    fn expected_names_and_truncation() {
-        assert_eq!(expected("fk", "teams", &["workspace_id".into()], Some("workspaces")), "fk_teams_workspace_id_workspaces");
-        assert_eq!(expected("ix", "teams", &["a".into(), "b".into()], None), "ix_teams_a_b");
+    fn templates_render_names_and_shorten_them() {
+        let c = crate::config::NamingConvention::default();
+        let cols = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(render(&c.fk, "teams", &cols(&["workspace_id"]), Some(("workspaces", &[])), None), "fk_teams_workspace_id_workspaces");
+        assert_eq!(render(&c.ix, "teams", &cols(&["a", "b"]), None, None), "ix_teams_a_b");
+        // SQLAlchemy's documented convention.
+        assert_eq!(render("ix_%(column_0_label)s", "users", &cols(&["email"]), None, None), "ix_users_email");
+        assert_eq!(render("uq_%(table_name)s_%(column_0_name)s", "t", &cols(&["a", "b"]), None, None), "uq_t_a");
+        assert_eq!(render("ck_%(table_name)s_%(constraint_name)s", "t", &[], None, Some("positive")), "ck_t_positive");
+        assert_eq!(render("x_%(column_0N_name)s", "t", &cols(&["a", "b"]), None, None), "x_ab");
+        assert_eq!(describe_template(&c.ix), "ix_<table>_<column>[_<column>...]");
         // Over 63 characters: SQLAlchemy's name (values from SQLAlchemy 2.0's
         // `_truncate_and_render_maxlen_name` with `max_identifier_length` 63).
-        let long = expected("ix", &"t".repeat(60), &["column".into()], None);
+        let long = render(&c.ix, &"t".repeat(60), &cols(&["column"]), None, None);
         assert_eq!(long, format!("ix_{}_a42e", "t".repeat(52)));
         assert_eq!(long.len(), 60);
         assert!(matches(&long, &long) && !matches(&format!("ix_{}_column", "t".repeat(60))[..63], &long));
