@@ -367,3 +367,43 @@ fn a_column_re_added_at_the_end_is_not_an_exact_inverse() {
     assert!(text.contains("error[kiln::reversible]: the downgrade of `aaaa00000002`"), "{text}");
     assert!(text.contains("columns of `teams` are `id, name, legacy_code` after the downgrade, `id, legacy_code, name` before the upgrade (`legacy_code` moved)"), "{text}");
 }
+
+/// Functions, views, types, sequences and triggers count for reversibility:
+/// a downgrade that leaves one behind, or does not bring back one its
+/// upgrade dropped, is named.
+#[test]
+fn functions_views_types_sequences_and_triggers_must_be_undone_too() {
+    let base = || {
+        revision(
+            "aaaa00000001",
+            "",
+            "CREATE TABLE teams (id VARCHAR(26) NOT NULL, CONSTRAINT pk_teams PRIMARY KEY (id));\n\
+             CREATE VIEW team_ids AS SELECT id FROM teams;",
+            "DROP VIEW team_ids;\nDROP TABLE teams;",
+        )
+    };
+    let second = |up: &str, down: &str| vec![base(), revision("aaaa00000002", "aaaa00000001", up, down)];
+    let up = "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n\
+              CREATE TRIGGER teams_touch BEFORE UPDATE ON teams FOR EACH ROW EXECUTE FUNCTION touch();\n\
+              CREATE TYPE team_kind AS ENUM ('a', 'b');\n\
+              CREATE SEQUENCE team_numbers;\n\
+              DROP VIEW team_ids;";
+    let full_down = "CREATE VIEW team_ids AS SELECT id FROM teams;\nDROP SEQUENCE team_numbers;\nDROP TYPE team_kind;\n\
+                     DROP TRIGGER teams_touch ON teams;\nDROP FUNCTION touch();";
+    assert_eq!(codes(second(up, full_down)), [], "a downgrade that undoes each one");
+    let report = kiln_core::validate::check_files(second(up, "SELECT 1;"), "migrations").unwrap_err();
+    let text = report.render();
+    for what in [
+        "function `touch` is left over",
+        "trigger `teams_touch on teams` is left over",
+        "type `team_kind` is left over",
+        "sequence `team_numbers` is left over",
+        "view `team_ids` is missing: the downgrade does not create it again",
+    ] {
+        assert!(text.contains(what), "{what}:\n{text}");
+    }
+    // When every difference has a fix, the help gives the SQL.
+    let report = kiln_core::validate::check_files(second(up, "CREATE VIEW team_ids AS SELECT id FROM teams;"), "migrations").unwrap_err();
+    let text = report.render();
+    assert!(text.contains("DROP TRIGGER teams_touch ON teams;") && text.contains("DROP FUNCTION touch;"), "{text}");
+}

@@ -27,7 +27,7 @@ use super::sql::{
 pub(crate) const FILE: &str = "kiln_lint_cache.bin";
 
 /// Bumped whenever the encoding below changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// A key: the SHA-256 of a file's BOM-less text, exactly as parsed (no
 /// line-ending normalisation: the sections' byte offsets depend on it).
@@ -402,6 +402,8 @@ wire_enum!(Op {
     8 => OtherDdl,
     9 => Opaque(what),
     10 => CreateTableAs(table),
+    11 => CreateObject { kind, name, or_replace },
+    12 => DropObject { kind, names },
 });
 
 #[cfg(test)]
@@ -434,6 +436,7 @@ mod tests {
              CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix_t_a ON t (a, lower(b)); DROP INDEX CONCURRENTLY ix_t_a;\n\
              ALTER INDEX ix_a RENAME TO ix_b; DROP TABLE t, s.u; INSERT INTO t VALUES (1); SELECT 1; CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql;\n\
              DO $$ BEGIN END $$; CREATE TABLE t3 AS SELECT 1; BEGIN; COMMIT; VACUUM t; SELECT 'ünïcode';\n\
+             CREATE VIEW v AS SELECT 1; DROP VIEW v, w; CREATE TRIGGER tr BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f(); DROP TRIGGER tr ON t; DROP FUNCTION f(int);\n\
              CREATE TABLE broken (",
         );
     }

@@ -471,6 +471,7 @@ fn lint_revision(
     touched.dedup();
     let opaque = sections.iter().any(|s| s.parsed.stmts.iter().any(|st| matches!(st.op, Op::Opaque(_))));
     let before = model.snapshot(&touched);
+    let objects_before = model.objects();
     let transactional = rev.parsed.transactional;
     let mut ctx = Ctx {
         rev: ordinal,
@@ -486,18 +487,21 @@ fn lint_revision(
     check_section(&parsed.upgrade, model, &mut ctx);
     if let Some(down) = &parsed.downgrade {
         let after = model.snapshot(&touched);
+        let objects_after = model.objects();
         let opaque_after = model.opaque;
         ctx.dir = Dir::Down;
         ctx.base = down.start;
         ctx.opaque_here = false;
         check_section(down, model, &mut ctx);
         if !opaque {
-            let diffs = model::differences(&before, &model.snapshot(&touched));
+            let mut diffs = model::differences(&before, &model.snapshot(&touched));
+            diffs.extend(model::object_differences(&objects_before, &model.objects()));
             if !diffs.is_empty() {
                 out.push((None, reversibility_finding(rev, down.start, diffs)));
             }
         }
         model.restore(after);
+        model.restore_objects(objects_after);
         model.opaque = opaque_after;
     }
     out

@@ -183,6 +183,14 @@ pub struct Model {
     /// another share the older part, so a merge only looks at the tables
     /// the other parent changed since the two diverged.
     log: Option<Rc<LogNode>>,
+    /// Functions, views, types, sequences and triggers, as `<kind>|<name>`
+    /// (shared between sibling models until one changes).
+    objects: Rc<std::collections::BTreeSet<String>>,
+}
+
+/// How [`Model`] files an object: `function|audit.touch`, `trigger|t on users`.
+fn object_key(kind: &str, name: &QName) -> String {
+    format!("{kind}|{}", name.key())
 }
 
 /// One entry of a [`Model`]'s change log.
@@ -333,6 +341,20 @@ impl Model {
             self.note(&key);
         }
         self.opaque |= other.opaque;
+        if !Rc::ptr_eq(&self.objects, &other.objects) {
+            let missing: Vec<String> = other.objects.difference(&self.objects).cloned().collect();
+            Rc::make_mut(&mut self.objects).extend(missing);
+        }
+    }
+
+    /// The objects (functions, views, types, sequences, triggers) as they stand.
+    pub fn objects(&self) -> Rc<std::collections::BTreeSet<String>> {
+        self.objects.clone()
+    }
+
+    /// Puts the objects back as [`Model::objects`] returned them.
+    pub fn restore_objects(&mut self, objects: Rc<std::collections::BTreeSet<String>>) {
+        self.objects = objects;
     }
 
     fn note(&mut self, key: &Rc<str>) {
@@ -415,7 +437,7 @@ impl Model {
                 }
             }
             Op::DropTable(tables) => out.extend(tables.iter().map(QName::key)),
-            Op::Data(_) | Op::Neutral | Op::OtherDdl | Op::Opaque(_) => {}
+            Op::Data(_) | Op::Neutral | Op::OtherDdl | Op::Opaque(_) | Op::CreateObject { .. } | Op::DropObject { .. } => {}
         }
     }
 
@@ -490,6 +512,14 @@ impl Model {
                 }
             }
             Op::Opaque(_) => self.opaque = true,
+            Op::CreateObject { kind, name, .. } => {
+                Rc::make_mut(&mut self.objects).insert(object_key(kind, name));
+            }
+            Op::DropObject { kind, names } => {
+                for name in names {
+                    Rc::make_mut(&mut self.objects).remove(&object_key(kind, name));
+                }
+            }
             Op::Data(_) | Op::Neutral | Op::OtherDdl => {}
         }
     }
@@ -601,6 +631,28 @@ pub struct Difference {
 
 /// Compares the tables of two snapshots (before, and after upgrade + downgrade).
 /// Uncertain tables are skipped: the model does not know them well enough.
+/// What the downgrade left of the functions, views, types, sequences and
+/// triggers the upgrade started from (`<kind>|<name>` keys).
+pub fn object_differences(before: &std::collections::BTreeSet<String>, after: &std::collections::BTreeSet<String>) -> Vec<Difference> {
+    let mut out = Vec::new();
+    for key in after.difference(before) {
+        let (kind, name) = key.split_once('|').unwrap_or(("object", key));
+        let fix = match name.split_once(" on ") {
+            Some((trigger, table)) if kind == "trigger" => format!("DROP TRIGGER {trigger} ON {table};"),
+            _ => format!("DROP {} {name};", kind.to_uppercase()),
+        };
+        out.push(Difference {
+            what: format!("{kind} `{name}` is left over: the upgrade creates it and the downgrade does not drop it"),
+            fix: Some(fix),
+        });
+    }
+    for key in before.difference(after) {
+        let (kind, name) = key.split_once('|').unwrap_or(("object", key));
+        out.push(Difference { what: format!("{kind} `{name}` is missing: the downgrade does not create it again"), fix: None });
+    }
+    out
+}
+
 pub fn differences(before: &Snapshot, after: &Snapshot) -> Vec<Difference> {
     let mut out = Vec::new();
     let mut seen: Vec<&str> = Vec::new();

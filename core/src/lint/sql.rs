@@ -376,6 +376,24 @@ pub enum Op {
     Opaque(&'static str),
     /// `CREATE TABLE ... AS` and `SELECT ... INTO`: a table whose columns are not known.
     CreateTableAs(QName),
+    /// `CREATE FUNCTION`, `VIEW`, `MATERIALIZED VIEW`, `TYPE`, `DOMAIN`,
+    /// `SEQUENCE` or `TRIGGER` (named `<trigger> on <table>`): an object the
+    /// model keeps by kind and name, for reversibility.
+    CreateObject {
+        /// `function`, `view`, `materialized view`, `type`, `domain`, `sequence` or `trigger`.
+        kind: &'static str,
+        /// Its name.
+        name: QName,
+        /// `OR REPLACE` (or `IF NOT EXISTS`): creating it again is no change.
+        or_replace: bool,
+    },
+    /// `DROP` of such objects (without `CASCADE`, which is opaque).
+    DropObject {
+        /// As in [`Op::CreateObject`].
+        kind: &'static str,
+        /// The objects dropped.
+        names: Vec<QName>,
+    },
 }
 
 /// A statement as PostgreSQL executes it: its tokens, without comments and
@@ -763,8 +781,52 @@ fn lower(stmt: &ast::Stmt) -> Op {
         S::DropOwned(_) => Op::Opaque("DROP OWNED"),
         S::AlterSchema(_) => Op::Opaque("ALTER SCHEMA"),
         S::ImportForeignSchema(_) => Op::Opaque("IMPORT FOREIGN SCHEMA"),
-        // `DROP TYPE/DOMAIN/EXTENSION ... CASCADE` can drop columns.
-        S::DropType(_) | S::DropDomain(_) | S::DropExtension(_) if has_cascade(stmt.syntax()) => Op::Opaque("DROP ... CASCADE"),
+        // `DROP ... CASCADE` can drop columns, defaults, views and triggers.
+        S::DropType(_)
+        | S::DropDomain(_)
+        | S::DropExtension(_)
+        | S::DropFunction(_)
+        | S::DropView(_)
+        | S::DropMaterializedView(_)
+        | S::DropSequence(_)
+            if has_cascade(stmt.syntax()) =>
+        {
+            Op::Opaque("DROP ... CASCADE")
+        }
+        S::CreateFunction(f) => object("function", f.name().and_then(|n| n.path()).map(|p| p.syntax().clone()), f.or_replace().is_some()),
+        S::CreateView(v) => object("view", v.view().and_then(|n| n.path()).map(|p| p.syntax().clone()), v.or_replace().is_some()),
+        S::CreateMaterializedView(v) => {
+            object("materialized view", v.view().and_then(|n| n.path()).map(|p| p.syntax().clone()), v.if_not_exists().is_some())
+        }
+        S::CreateType(t) => object("type", t.type_name().and_then(|n| n.path()).map(|p| p.syntax().clone()), false),
+        S::CreateSequence(q) => {
+            object("sequence", q.sequence().and_then(|n| n.path()).map(|p| p.syntax().clone()), q.if_not_exists().is_some())
+        }
+        S::CreateTrigger(t) => match (t.trigger().and_then(|n| n.ident_token()), t.on_relation().and_then(|r| r.relation_name_ref())) {
+            (Some(name), Some(table)) => Op::CreateObject {
+                kind: "trigger",
+                name: trigger_name(&name, &qname(table.syntax())),
+                or_replace: t.or_replace().is_some(),
+            },
+            _ => Op::OtherDdl,
+        },
+        S::DropFunction(d) => Op::DropObject {
+            kind: "function",
+            names: d
+                .function_sig_list()
+                .map(|l| l.function_sigs().filter_map(|s| s.function_name_ref()).map(|n| qname(n.syntax())).collect())
+                .unwrap_or_default(),
+        },
+        S::DropView(d) => Op::DropObject { kind: "view", names: d.view_refs().map(|r| qname(r.syntax())).collect() },
+        S::DropMaterializedView(d) => {
+            Op::DropObject { kind: "materialized view", names: d.view_refs().map(|r| qname(r.syntax())).collect() }
+        }
+        S::DropType(d) => Op::DropObject { kind: "type", names: d.type_name_refs().map(|r| qname(r.syntax())).collect() },
+        S::DropSequence(d) => Op::DropObject { kind: "sequence", names: d.sequence_refs().map(|r| qname(r.syntax())).collect() },
+        S::DropTrigger(d) => match (d.trigger_ref().and_then(|r| r.ident_token()), d.on_relation().and_then(|r| r.relation_name_ref())) {
+            (Some(name), Some(table)) => Op::DropObject { kind: "trigger", names: vec![trigger_name(&name, &qname(table.syntax()))] },
+            _ => Op::OtherDdl,
+        },
         S::Select(_)
         | S::CompoundSelect(_)
         | S::ParenSelect(_)
@@ -857,6 +919,19 @@ fn transaction_class(stmt: &ast::Stmt) -> Tx {
         S::Discard(_) if has(SyntaxKind::ALL_KW) => outside("DISCARD ALL", true),
         _ => Tx::Plain,
     }
+}
+
+/// An object's creation, from the path node of its name.
+fn object(kind: &'static str, path: Option<SyntaxNode>, or_replace: bool) -> Op {
+    match path {
+        Some(p) => Op::CreateObject { kind, name: qname(&p), or_replace },
+        None => Op::OtherDdl,
+    }
+}
+
+/// A trigger belongs to its table: `<trigger> on <table>`.
+fn trigger_name(token: &squawk_syntax::SyntaxToken, table: &QName) -> QName {
+    QName { schema: None, name: format!("{} on {}", fold(token.text()), table.key()), span: range!(token.text_range()) }
 }
 
 fn has_cascade(node: &SyntaxNode) -> bool {
@@ -1052,7 +1127,17 @@ mod tests {
         assert!(matches!(one("ALTER INDEX ix RENAME TO iy"), Op::RenameIndex(a, b) if a.name == "ix" && b.value == "iy"));
         assert!(matches!(one("DO $$ BEGIN PERFORM 1; END $$"), Op::Opaque("DO")));
         assert!(matches!(one("INSERT INTO t VALUES (1)"), Op::Data("INSERT")));
-        assert!(matches!(one("CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql"), Op::OtherDdl));
+        assert!(matches!(
+            one("CREATE OR REPLACE FUNCTION s.f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql"),
+            Op::CreateObject { kind: "function", name, or_replace: true } if name.key() == "s.f"
+        ));
+        assert!(matches!(one("DROP VIEW a, s.b"), Op::DropObject { kind: "view", names } if names.len() == 2 && names[1].key() == "s.b"));
+        assert!(matches!(one("DROP VIEW v CASCADE"), Op::Opaque(_)));
+        assert!(matches!(
+            one("DROP TRIGGER tr ON s.t"),
+            Op::DropObject { kind: "trigger", names } if names[0].name == "tr on s.t"
+        ));
+        assert!(matches!(one("GRANT SELECT ON t TO r"), Op::OtherDdl));
         assert!(matches!(one("SELECT 1"), Op::Neutral));
     }
 
