@@ -407,3 +407,30 @@ fn functions_views_types_sequences_and_triggers_must_be_undone_too() {
     let text = report.render();
     assert!(text.contains("DROP TRIGGER teams_touch ON teams;") && text.contains("DROP FUNCTION touch;"), "{text}");
 }
+
+/// A foreign key's `ON DELETE`/`ON UPDATE` actions and deferrability are
+/// part of what a downgrade must give back.
+#[test]
+fn a_foreign_key_restored_without_its_actions_is_not_an_exact_inverse() {
+    let history = |down: &str| {
+        vec![
+            revision(
+                "aaaa00000001",
+                "",
+                "CREATE TABLE workspaces (id VARCHAR(26) NOT NULL, CONSTRAINT pk_workspaces PRIMARY KEY (id));\n\
+                 CREATE TABLE teams (id VARCHAR(26) NOT NULL, workspace_id VARCHAR(26) NOT NULL, CONSTRAINT pk_teams PRIMARY KEY (id),\n\
+                 CONSTRAINT fk_teams_workspace_id_workspaces FOREIGN KEY (workspace_id) REFERENCES workspaces (id) ON DELETE CASCADE);",
+                "DROP TABLE teams;\nDROP TABLE workspaces;",
+            ),
+            revision("aaaa00000002", "aaaa00000001", "ALTER TABLE teams DROP CONSTRAINT fk_teams_workspace_id_workspaces;", down),
+        ]
+    };
+    let exact = "ALTER TABLE teams ADD CONSTRAINT fk_teams_workspace_id_workspaces FOREIGN KEY (workspace_id) REFERENCES workspaces (id) ON DELETE CASCADE NOT VALID;";
+    assert_eq!(codes(history(exact)), []);
+    let lost = "ALTER TABLE teams ADD CONSTRAINT fk_teams_workspace_id_workspaces FOREIGN KEY (workspace_id) REFERENCES workspaces (id) NOT VALID;";
+    let text = kiln_core::validate::check_files(history(lost), "migrations").unwrap_err().render();
+    assert!(
+        text.contains("is FOREIGN KEY (workspace_id) REFERENCES workspaces (id) after the downgrade, FOREIGN KEY (workspace_id) REFERENCES workspaces (id) ON DELETE CASCADE before the upgrade"),
+        "{text}"
+    );
+}

@@ -27,7 +27,7 @@ use super::sql::{
 pub(crate) const FILE: &str = "kiln_lint_cache.bin";
 
 /// Bumped whenever the encoding below changes.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// A key: the SHA-256 of a file's BOM-less text, exactly as parsed (no
 /// line-ending normalisation: the sections' byte offsets depend on it).
@@ -368,7 +368,7 @@ wire_enum!(Tx {
 wire_enum!(ConstraintKind {
     0 => PrimaryKey(columns),
     1 => Unique(columns),
-    2 => ForeignKey { columns, table, ref_columns },
+    2 => ForeignKey { columns, table, ref_columns, options },
     3 => Check(columns),
     4 => Exclude,
 });

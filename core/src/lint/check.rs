@@ -1051,7 +1051,7 @@ fn ulid(table: &str, ty: Option<(&str, Range<usize>)>, span: Range<usize>, ctx: 
 fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>, model: &Model, ctx: &mut Ctx<'_>, existing: bool) {
     let table = model::bare(key);
     match &c.kind {
-        ConstraintKind::ForeignKey { columns: cols, table: ref_table, ref_columns } => {
+        ConstraintKind::ForeignKey { columns: cols, table: ref_table, ref_columns, .. } => {
             let ref_key = ref_table.key();
             let ref_cols_written: &[String] = ref_columns;
             let expected = names::render(

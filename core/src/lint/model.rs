@@ -60,6 +60,9 @@ pub enum Kind {
         table: String,
         /// Referenced columns; empty means the referenced primary key.
         ref_columns: Vec<String>,
+        /// `ON DELETE` / `ON UPDATE` actions, deferrability, `MATCH`: what
+        /// differs from PostgreSQL's defaults (see `lint::sql`).
+        options: String,
     },
     /// Check on these columns.
     Check(Vec<String>),
@@ -87,11 +90,10 @@ impl Kind {
         match self {
             Kind::PrimaryKey(c) => format!("PRIMARY KEY ({})", c.join(", ")),
             Kind::Unique(c) => format!("UNIQUE ({})", c.join(", ")),
-            Kind::ForeignKey { columns, table, ref_columns } if ref_columns.is_empty() => {
-                format!("FOREIGN KEY ({}) REFERENCES {table}", columns.join(", "))
-            }
-            Kind::ForeignKey { columns, table, ref_columns } => {
-                format!("FOREIGN KEY ({}) REFERENCES {table} ({})", columns.join(", "), ref_columns.join(", "))
+            Kind::ForeignKey { columns, table, ref_columns, options } => {
+                let refs = if ref_columns.is_empty() { String::new() } else { format!(" ({})", ref_columns.join(", ")) };
+                let options = if options.is_empty() { String::new() } else { format!(" {options}") };
+                format!("FOREIGN KEY ({}) REFERENCES {table}{refs}{options}", columns.join(", "))
             }
             Kind::Check(_) => "CHECK (...)".into(),
             Kind::Exclude => "EXCLUDE (...)".into(),
@@ -286,8 +288,8 @@ fn lower_kind(kind: &ConstraintKind) -> Kind {
     match kind {
         ConstraintKind::PrimaryKey(c) => Kind::PrimaryKey(c.clone()),
         ConstraintKind::Unique(c) => Kind::Unique(c.clone()),
-        ConstraintKind::ForeignKey { columns, table, ref_columns } => {
-            Kind::ForeignKey { columns: columns.clone(), table: table.key(), ref_columns: ref_columns.clone() }
+        ConstraintKind::ForeignKey { columns, table, ref_columns, options } => {
+            Kind::ForeignKey { columns: columns.clone(), table: table.key(), ref_columns: ref_columns.clone(), options: options.clone() }
         }
         ConstraintKind::Check(c) => Kind::Check(c.clone()),
         ConstraintKind::Exclude => Kind::Exclude,

@@ -265,6 +265,10 @@ pub enum ConstraintKind {
         table: QName,
         /// Referenced columns, empty when not written.
         ref_columns: Vec<String>,
+        /// What follows the reference, upper-cased, less PostgreSQL's
+        /// defaults: `ON DELETE CASCADE`, `DEFERRABLE INITIALLY DEFERRED`,
+        /// `MATCH FULL`... (empty for `NO ACTION`, `NOT DEFERRABLE`).
+        options: String,
     },
     /// `CHECK (...)` on the given columns (empty for a table check).
     Check(Vec<String>),
@@ -660,6 +664,27 @@ fn constraint_name(c: &ast::Constraint) -> Option<Ident> {
 /// Lowers a constraint; `column` is the column it is written on, if any.
 /// `None` for `NOT NULL`, `NULL`, `DEFAULT` and generated columns, which are
 /// column properties rather than constraints.
+/// A foreign key's clauses after its reference (from byte `after`), as
+/// upper-case words, without `NOT VALID` (kept apart) and without what
+/// PostgreSQL does anyway, so that equal behaviour compares equal.
+fn fk_options(node: &SyntaxNode, after: usize) -> String {
+    let mut words: Vec<String> =
+        tokens(node).filter(|t| usize::from(t.text_range().start()) >= after).map(|t| t.text().to_ascii_uppercase()).collect();
+    // A column list closing the reference may start the range.
+    while words.first().is_some_and(|w| w == ")") {
+        words.remove(0);
+    }
+    let mut text = format!(" {} ", words.join(" "));
+    for default in
+        [" NOT VALID ", " ON DELETE NO ACTION ", " ON UPDATE NO ACTION ", " NOT DEFERRABLE ", " INITIALLY IMMEDIATE ", " MATCH SIMPLE "]
+    {
+        while let Some(i) = text.find(default) {
+            text.replace_range(i..i + default.len(), " ");
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn constraint(c: &ast::Constraint, column: Option<&str>) -> Option<ConstraintDef> {
     let own = || column.map(|c| vec![c.to_string()]).unwrap_or_default();
     let kind = match c {
@@ -671,16 +696,26 @@ fn constraint(c: &ast::Constraint, column: Option<&str>) -> Option<ConstraintDef
             let cols = u.index_parameters().map(|p| column_refs(p.syntax())).unwrap_or_default();
             ConstraintKind::Unique(if column.is_some() { own() } else { cols })
         }
-        ast::Constraint::ForeignKeyConstraint(fk) => ConstraintKind::ForeignKey {
-            columns: fk.from_columns().map(|l| column_refs(l.syntax())).unwrap_or_default(),
-            table: fk.table_name_ref().map(|t| qname(t.syntax()))?,
-            ref_columns: fk.to_columns().map(|l| column_refs(l.syntax())).unwrap_or_default(),
-        },
-        ast::Constraint::ReferencesConstraint(r) => ConstraintKind::ForeignKey {
-            columns: own(),
-            table: r.table().map(|t| qname(t.syntax()))?,
-            ref_columns: r.column().map(|c| vec![ident(c.syntax()).value]).unwrap_or_default(),
-        },
+        ast::Constraint::ForeignKeyConstraint(fk) => {
+            let table = fk.table_name_ref()?;
+            let end = fk.to_columns().map_or(table.syntax().text_range().end(), |c| c.syntax().text_range().end());
+            ConstraintKind::ForeignKey {
+                columns: fk.from_columns().map(|l| column_refs(l.syntax())).unwrap_or_default(),
+                table: qname(table.syntax()),
+                ref_columns: fk.to_columns().map(|l| column_refs(l.syntax())).unwrap_or_default(),
+                options: fk_options(c.syntax(), usize::from(end)),
+            }
+        }
+        ast::Constraint::ReferencesConstraint(r) => {
+            let table = r.table()?;
+            let end = r.column().map_or(table.syntax().text_range().end(), |c| c.syntax().text_range().end());
+            ConstraintKind::ForeignKey {
+                columns: own(),
+                table: qname(table.syntax()),
+                ref_columns: r.column().map(|c| vec![ident(c.syntax()).value]).unwrap_or_default(),
+                options: fk_options(c.syntax(), usize::from(end)),
+            }
+        }
         ast::Constraint::CheckConstraint(ch) => ConstraintKind::Check(if column.is_some() {
             own()
         } else {
@@ -1086,7 +1121,7 @@ mod tests {
             ct.columns.iter().map(|c| (c.name.value.as_str(), c.ty.as_ref().unwrap().canonical.as_str(), c.not_null)).collect();
         assert_eq!(cols, [("id", "varchar(26)", true), ("u", "integer", false), ("ts", "timestamptz(3)", false)]);
         assert_eq!(ct.columns[0].constraints[0].kind, ConstraintKind::PrimaryKey(vec!["id".into()]));
-        assert!(matches!(&ct.columns[1].constraints[0].kind, ConstraintKind::ForeignKey { columns, table, ref_columns }
+        assert!(matches!(&ct.columns[1].constraints[0].kind, ConstraintKind::ForeignKey { columns, table, ref_columns, .. }
             if columns == &["u"] && table.name == "x" && ref_columns == &["id"]));
         assert_eq!(ct.columns[2].default.as_ref().unwrap().text, "now ( )");
         assert_eq!(ct.constraints[0].kind, ConstraintKind::Unique(vec!["a".into(), "b".into()]));
@@ -1138,6 +1173,20 @@ mod tests {
             Op::DropObject { kind: "trigger", names } if names[0].name == "tr on s.t"
         ));
         assert!(matches!(one("GRANT SELECT ON t TO r"), Op::OtherDdl));
+        // Foreign-key actions and deferrability, less PostgreSQL's defaults.
+        let fk = |sql: &str| match one(sql) {
+            Op::AlterTable { actions, .. } => match &actions[0].1 {
+                Action::AddConstraint(ConstraintDef { kind: ConstraintKind::ForeignKey { options, .. }, .. }) => options.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            fk("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"),
+            "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"
+        );
+        assert_eq!(fk("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u ON UPDATE NO ACTION NOT VALID"), "");
+        assert_eq!(fk("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) on delete set null"), "ON DELETE SET NULL");
         assert!(matches!(one("SELECT 1"), Op::Neutral));
     }
 
