@@ -833,3 +833,39 @@ fn check_all_lists_the_baseline_and_never_fails_on_it() {
     let heads = kiln(&["--dir", d, "heads"]);
     assert!(heads.status.success() && stderr(&heads).is_empty(), "{}", stderr(&heads));
 }
+
+/// Lint warnings are listed where they are asked for (`check`, the build);
+/// other `--dir` commands say how many in one line.
+#[test]
+fn lint_warnings_are_one_line_outside_check() {
+    let dir = scratch("warning-count").join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("aaaa00000001_users.sql"),
+        "-- Users\n--\n-- Revision ID: aaaa00000001\n-- Revises: \n-- Create Date: 2026-12-02\n\n-- kiln:upgrade\n\
+         CREATE TABLE users (id VARCHAR(26) NOT NULL, settings JSON, CONSTRAINT pk_users PRIMARY KEY (id));\n\n\
+         -- kiln:downgrade\nDROP TABLE users;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bbbb00000002_more.sql"),
+        "-- More\n--\n-- Revision ID: bbbb00000002\n-- Revises: aaaa00000001\n-- Create Date: 2026-12-02\n\n-- kiln:upgrade\n\
+         ALTER TABLE users ADD COLUMN prefs JSON;\nCREATE INDEX ix_users_id ON users (id);\n\n\
+         -- kiln:downgrade\nDROP INDEX ix_users_id;\nALTER TABLE users DROP COLUMN prefs;\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let check = kiln(&["--dir", d, "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    let listed = stderr(&check).matches("warning[kiln::").count();
+    assert!(listed >= 3, "check lists each warning: {}", stderr(&check));
+    for args in [&["heads"][..], &["history"], &["upgrade", "heads", "--sql"]] {
+        let mut all = vec!["--dir", d];
+        all.extend_from_slice(args);
+        let out = kiln(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line, not the rendered warnings: {err}");
+        assert!(err.contains(&format!("warning: {listed} lint warning(s) in {d}; `kiln --dir {d} check` lists them")), "{args:?}: {err}");
+    }
+}
