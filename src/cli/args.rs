@@ -31,6 +31,10 @@ pub(super) struct Args {
     pub deny_warnings: bool,
     /// `check --all`: the baseline's findings too.
     pub all: bool,
+    /// `import alembic --out`: the kiln migrations directory to write.
+    pub out: Option<String>,
+    /// `import alembic --python`: the interpreter with the project's Alembic.
+    pub python: Option<String>,
     pub resolution: Option<Resolution>,
     pub connect_timeout: Option<Duration>,
     pub config: Config,
@@ -186,6 +190,14 @@ pub(super) fn command(bin: &str) -> clap::Command {
                 .arg(value("rev-id", "ID", "the merge's id instead of a generated one")),
         )
         .subcommand(
+            clap::Command::new("import")
+                .about("Convert an Alembic history into kiln revisions (`kiln import alembic <versions> --out <dir>`)")
+                .arg(Arg::new("from").required(true).value_parser(["alembic"]).help("what to import from: `alembic`"))
+                .arg(Arg::new("path").required(true).help("the versions directory, the script directory (with env.py) or alembic.ini"))
+                .arg(value("out", "DIR", "the kiln migrations directory to write (must hold no revisions yet)").required(true))
+                .arg(value("python", "PATH", "the Python that has the project's Alembic (and its application) [default: python3]")),
+        )
+        .subcommand(
             clap::Command::new("init")
                 .about("Create a migrations directory with a commented kiln.toml")
                 .arg(Arg::new("path").help("the directory to create [default: migrations]")),
@@ -251,6 +263,8 @@ pub(super) fn read(matches: &ArgMatches) -> Args {
         non_transactional: on(sub, "non-transactional"),
         deny_warnings: on(sub, "deny-warnings"),
         all: on(sub, "all"),
+        out: text(sub, "out"),
+        python: text(sub, "python"),
         resolution,
         connect_timeout: number(sub, "connect-timeout").map(Duration::from_secs),
         config,

@@ -91,7 +91,7 @@ fn run_over(embedded: Option<Migrations>, argv: impl IntoIterator<Item = String>
         }
     };
     let mut args = args::read(&matches);
-    if embedded.is_none() && args.dir.is_none() && args.command != "init" {
+    if embedded.is_none() && args.dir.is_none() && !["init", "import"].contains(&args.command.as_str()) {
         let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
         match find_migrations_dir(&cwd) {
             Ok((dir, notes)) => {
@@ -273,6 +273,7 @@ fn dispatch(embedded: Option<Migrations>, args: &Args) -> Result<i32, Failure> {
     match command {
         "revision" | "merge" => return Ok(new_revision(command, args)?),
         "init" => return Ok(init(args)?),
+        "import" => return Ok(commands::import::import(args)?),
         "check" if args.database_url.is_none() && args.dir.is_some() => return Ok(lint_dir(args)?),
         _ => {}
     }

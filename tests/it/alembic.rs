@@ -117,3 +117,141 @@ fn a_database_alembic_upgraded_continues_under_kiln_and_back() {
     assert_eq!(again.applied.len(), 3);
     let _ = cluster();
 }
+
+/// A Python path with JupyterHub 6.1.1 (BSD-3-Clause) and Alembic 1.20.1:
+/// a real Alembic history whose revisions import their application.
+fn jupyterhub_path() -> PathBuf {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-jupyterhub");
+    let probe = |path: &Path| {
+        Command::new("python3")
+            .args(["-c", "import jupyterhub.orm, alembic, psycopg2; assert alembic.__version__ == '1.20.1'"])
+            .env("PYTHONPATH", path)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !probe(&target) {
+        let ok = Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--break-system-packages", "--target"])
+            .arg(&target)
+            .args(["jupyterhub==6.1.1", "alembic==1.20.1", "psycopg2-binary"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok && probe(&target), "cannot install jupyterhub==6.1.1 and alembic==1.20.1 with pip");
+    }
+    target
+}
+
+/// `kiln import alembic` on JupyterHub's 19 revisions, as a team moving off
+/// Alembic would run it: every revision keeps its id, parents, message,
+/// docstring and date; the 8 that Alembic renders offline get its SQL, the
+/// 11 that inspect the live database are written unfinished and reported;
+/// the output is never overwritten. Then the real Alembic takes a database
+/// back online to a revision halfway, a person stands in for the unfinished
+/// revisions below it, and kiln continues to head, running only the two
+/// revisions above it: the schema equals Alembic's at head.
+#[test]
+fn importing_jupyterhubs_alembic_history() {
+    let pythonpath = jupyterhub_path();
+    let versions = pythonpath.join("jupyterhub/alembic/versions");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/kiln-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let kiln = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env("PYTHONPATH", &pythonpath).output().unwrap();
+    let run = kiln(&["import", "alembic", versions.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(kiln::cli::EXIT_NEEDS_PERSON), "{report}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(report.contains("imported 19 revision(s)") && report.contains("11 need a person"), "{report}");
+
+    // Each Alembic file's identity, read from its Python source, is in the kiln file.
+    let mut files = 0;
+    for entry in std::fs::read_dir(&versions).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "py") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let value = |key: &str| {
+            source.lines().find_map(|l| l.strip_prefix(&format!("{key} = "))).map(|v| v.trim().trim_matches(['\'', '"']).to_string())
+        };
+        let id = value("revision").unwrap();
+        let down = value("down_revision").filter(|d| d != "None").unwrap_or_default();
+        let kiln_file = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&id))
+            .unwrap();
+        let text = std::fs::read_to_string(&kiln_file).unwrap();
+        assert!(text.contains(&format!("-- Revision ID: {id}\n-- Revises: {down}\n")), "{}:\n{text}", kiln_file.display());
+        let date = source.lines().find_map(|l| l.strip_prefix("Create Date: ")).unwrap();
+        assert!(text.contains(&format!("-- Create Date: {}\n", date.trim())), "{text}");
+        files += 1;
+    }
+    assert_eq!(files, 19);
+    // Docstring paragraphs become the description; `show` prints them as Alembic does.
+    let show = kiln(&["--dir", out.to_str().unwrap(), "show", "3ec6993fe20c"]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("    - encrypted auth_state"), "{}", String::from_utf8_lossy(&show.stdout));
+    // Never overwritten.
+    let again = kiln(&["import", "alembic", versions.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    // The unfinished revisions fail the check, naming themselves.
+    let check = kiln(&["--dir", out.to_str().unwrap(), "check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stderr).contains("afd65840b69e_pkce.sql"), "{}", String::from_utf8_lossy(&check.stderr));
+
+    // The real Alembic, online, with JupyterHub's own revisions: halfway, and to head.
+    let script = out.with_extension("alembic");
+    let ini = script.join("alembic.ini");
+    std::fs::create_dir_all(&script).unwrap();
+    std::fs::write(
+        &ini,
+        format!("[alembic]\nscript_location = {}\nversion_locations = {}\n\n[loggers]\nkeys = root\n[handlers]\nkeys =\n[formatters]\nkeys =\n[logger_root]\nlevel = WARN\nhandlers =\n", script.display(), versions.display()),
+    )
+    .unwrap();
+    std::fs::write(
+        script.join("env.py"),
+        "import os\nfrom alembic import context\nfrom sqlalchemy import create_engine\n\
+         engine = create_engine(os.environ['ALEMBIC_URL'])\n\
+         with engine.connect() as connection:\n    context.configure(connection=connection, target_metadata=None)\n    \
+         with context.begin_transaction():\n        context.run_migrations()\n",
+    )
+    .unwrap();
+    // JupyterHub creates a new database from its models and stamps it;
+    // its revisions upgrade older ones. So both databases start from the
+    // models at head, and the real Alembic takes one back down, online, to
+    // the last revision it cannot render offline.
+    let (halfway, full) = (fresh_db(), fresh_db());
+    for url in [&halfway, &full] {
+        let created = Command::new("python3")
+            .args(["-c", "import os, sqlalchemy; from jupyterhub import orm; orm.Base.metadata.create_all(sqlalchemy.create_engine(os.environ['ALEMBIC_URL']))"])
+            .env("PYTHONPATH", &pythonpath)
+            .env("ALEMBIC_URL", url.replacen("postgres://", "postgresql+psycopg2://", 1))
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+        alembic(&ini, &pythonpath, url, &["stamp", "head"]);
+    }
+    alembic(&ini, &pythonpath, &halfway, &["downgrade", "afd65840b69e"]);
+    assert_eq!(crate::pg::versions(&mut client(&halfway)), ["afd65840b69e"]);
+    // A person finishes the revisions below the database's current one (they never run again).
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("-- Write its SQL here.") {
+            std::fs::write(&path, text.replace("-- Write its SQL here.\n", "-- (already applied everywhere)\nSELECT 1;\n")).unwrap();
+        }
+    }
+    let up = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["--dir", out.to_str().unwrap(), "--database-url", &halfway, "upgrade", "heads"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&up.stdout).into_owned();
+    assert!(up.status.success(), "{text}{}", String::from_utf8_lossy(&up.stderr));
+    assert!(
+        text.contains("upgrade ff1860e38070") && text.contains("upgrade f460b0348206") && !text.contains("upgrade afd65840b69e"),
+        "{text}"
+    );
+    let kiln_tables = |url: &str| crate::pg::schema(&mut client(url)).into_iter().filter(|l| !l.contains("kiln_")).collect::<Vec<_>>();
+    assert_eq!(kiln_tables(&halfway), kiln_tables(&full), "kiln's continuation reaches the schema Alembic reaches");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&script);
+}
