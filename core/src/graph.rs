@@ -812,6 +812,22 @@ impl Graph {
         }
     }
 
+    /// The revisions an identifier names in Alembic's `get_revisions` order,
+    /// as `show` lists them: `-N` and `label@-N` walk N steps down from each
+    /// head (of the label's branch) in load order, so a revision two heads
+    /// share comes twice; a walk below a base is an error (Alembic crashes
+    /// there), as is one through a merge.
+    pub fn get_revisions(&self, ident: &str) -> Result<Vec<RevIdx>, PlanError> {
+        self.slots(Some(ident))?
+            .into_iter()
+            .map(|s| match s {
+                Slot::Rev(r) => Ok(r),
+                // Only a relative walk gives anything but a revision.
+                Slot::Base | Slot::Nothing => Err(PlanError::WalkedTooFar),
+            })
+            .collect()
+    }
+
     /// Resolves an identifier to revisions, as `alembic` resolves a command argument:
     /// `head`, `heads`, `base`, an id, a unique prefix, a label, `label@head`, `-N`.
     pub fn resolve(&self, ident: &str) -> Result<Vec<RevIdx>, PlanError> {
@@ -1504,6 +1520,18 @@ mod tests {
         assert_eq!(match_relative("core@head-2"), Some(Relative { branch: Some("core"), symbol: Some("head"), relative: "-2" }));
         assert_eq!(match_relative("abc"), None);
         assert_eq!(match_relative("core@head"), None);
+    }
+
+    #[test]
+    fn get_revisions_walks_down_from_each_head_as_alembic_lists_them() {
+        // a1 <- b2, a1 <- c3: two heads whose parent is the same revision.
+        let g = Graph::build(&[spec("a1", &[]), spec("b2", &["a1"]), spec("c3", &["a1"])]).unwrap();
+        assert_eq!(ids(&g, &g.get_revisions("-1").unwrap()), ["a1", "a1"]);
+        assert_eq!(ids(&g, &g.resolve("-1").unwrap()), ["a1"], "resolve is a set");
+        assert!(matches!(g.get_revisions("-2"), Err(PlanError::WalkedTooFar)), "below the base");
+        assert_eq!(ids(&g, &g.get_revisions("heads").unwrap()), ["b2", "c3"]);
+        let merged = Graph::build(&[spec("a1", &[]), spec("b2", &["a1"]), spec("c3", &["a1"]), spec("d4", &["b2", "c3"])]).unwrap();
+        assert!(matches!(merged.get_revisions("-2"), Err(PlanError::AmbiguousWalk)), "through a merge");
     }
 
     #[test]

@@ -131,9 +131,12 @@ pub(crate) fn describe(migrator: &Migrator, id: &str, how: kiln_core::format::Li
     }
 }
 
+/// A revision's file, as `Path:` shows it.
+pub(crate) fn path_of(migrator: &Migrator, r: usize) -> String {
+    format!("{}/{}", migrator.migrations().source_dir(), migrator.migrations().at(r).file_name)
+}
+
 /// A revision's verbose entry (`Rev:`, `Parent:`, `Path:`, its docstring), as Alembic's `log_entry`.
 pub(crate) fn entry(migrator: &Migrator, r: usize, current: bool) -> String {
-    let rev = migrator.migrations().at(r);
-    let path = format!("{}/{}", migrator.migrations().source_dir(), rev.file_name);
-    kiln_core::format::entry(migrator.graph(), r, rev, &path, current)
+    kiln_core::format::entry(migrator.graph(), r, migrator.migrations().at(r), &path_of(migrator, r), current)
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::cli::args::Args;
-use crate::cli::output::{describe, entry};
+use crate::cli::output::{describe, entry, path_of};
 use crate::cli::session::connect_with;
 use crate::migrator::Migrator;
 use crate::offline::{json_list, json_string};
@@ -44,8 +44,10 @@ pub(crate) fn print_listing(migrator: &Migrator, args: &Args, which: Listing) ->
             Listing::Heads if args.verbose => println!("{}", entry(migrator, r, false)),
             Listing::Heads => println!("{}", describe(migrator, g.id(r), HEADS)),
             Listing::Branches => {
-                let path = format!("{}/{}", migrator.migrations().source_dir(), migrator.migrations().at(r).file_name);
-                println!("{}", kiln_core::format::branch_point(g, r, migrator.migrations().revisions(), &path, args.verbose));
+                println!(
+                    "{}",
+                    kiln_core::format::branch_point(g, r, migrator.migrations().revisions(), &path_of(migrator, r), args.verbose)
+                );
             }
         }
     }
@@ -54,10 +56,7 @@ pub(crate) fn print_listing(migrator: &Migrator, args: &Args, which: Listing) ->
 
 pub(crate) fn show(migrator: &Migrator, args: &Args, ident: &str) -> Result<i32, String> {
     let g = migrator.graph();
-    let revs = match relative_down(g, ident) {
-        Some(walked) => walked?,
-        None => g.resolve(ident).map_err(|e| e.to_string())?,
-    };
+    let revs = g.get_revisions(ident).map_err(|e| e.to_string())?;
     for r in revs {
         let rev = migrator.migrations().at(r);
         if args.json {
@@ -111,23 +110,19 @@ pub(crate) fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
         None => (String::new(), String::new()),
     };
     let lower = if start.is_empty() { "base" } else { start.as_str() };
-    let upper = match end.as_str() {
-        "" => "heads".to_string(),
-        "current" => match current.as_slice() {
-            [one] => one.clone(),
-            // Several rows: walk to all of them, as Alembic's tuple does.
-            _ => current.join(" "),
-        },
-        other => other.to_string(),
-    };
-    let order: Vec<usize> = if upper.contains(' ') {
-        let tops: Vec<usize> = current.iter().filter_map(|c| g.index_of(c)).collect();
-        let below = g.applied_with(&tops);
-        let from = if lower == "base" { None } else { Some(g.history_range(lower, "heads", None).map_err(|e| e.to_string())?) };
-        g.history_order().into_iter().filter(|&r| below[r] && from.as_ref().is_none_or(|f| f.contains(&r))).collect()
-    } else {
-        let rows = (lower == "current").then_some(current.as_slice());
-        g.history_range(lower, &upper, rows).map_err(|e| e.to_string())?
+    let rows_lower = (lower == "current").then_some(current.as_slice());
+    let range = |upper: &str| g.history_range(lower, upper, rows_lower).map_err(|e| e.to_string());
+    let order: Vec<usize> = match (end.as_str(), current.as_slice()) {
+        ("", _) => range("heads")?,
+        ("current", [one]) => range(one)?,
+        // Up to several (or no) current rows, as Alembic walks to a tuple of them.
+        ("current", rows) => {
+            let tops: Vec<usize> = rows.iter().filter_map(|c| g.index_of(c)).collect();
+            let below = g.applied_with(&tops);
+            let from = if lower == "base" { None } else { Some(range("heads")?) };
+            g.history_order().into_iter().filter(|&r| below[r] && from.as_ref().is_none_or(|f| f.contains(&r))).collect()
+        }
+        (upper, _) => range(upper)?,
     };
     if args.json {
         let items: Vec<String> = order
@@ -157,43 +152,4 @@ pub(crate) fn history(migrator: &Migrator, args: &Args) -> Result<i32, String> {
         }
     }
     Ok(0)
-}
-
-/// `show -N` and `show label@-N`, as Alembic's `get_revisions` reads them:
-/// from each head (of the label's branch), in load order, N steps down
-/// through `Revises`; a merge on the way is ambiguous, and walking below a
-/// base leaves nothing to show (Alembic crashes there). `None` for any
-/// other identifier.
-fn relative_down(g: &kiln_core::Graph, ident: &str) -> Option<Result<Vec<usize>, String>> {
-    let (label, steps) = match ident.rsplit_once('@') {
-        Some((label, n)) => (Some(label), n),
-        None => (None, ident),
-    };
-    let steps: i64 = steps.parse().ok().filter(|n: &i64| *n < 0)?;
-    let heads = g.real_heads().iter().copied().filter(|&h| label.is_none_or(|l| g.branch_labels(h).any(|b| b == l)));
-    let mut out = Vec::new();
-    for head in heads {
-        let mut at = head;
-        for _ in 0..steps.unsigned_abs() {
-            match g.parents(at) {
-                [] => {
-                    return Some(Err(format!(
-                        "`{ident}` walks from head `{}` below its base `{}`: there is no revision to show",
-                        g.id(head),
-                        g.id(at)
-                    )))
-                }
-                [one] => at = *one,
-                _ => {
-                    return Some(Err(format!(
-                        "`{ident}` from head `{}` meets the merge `{}`, which has several parents: name the revision instead",
-                        g.id(head),
-                        g.id(at)
-                    )))
-                }
-            }
-        }
-        out.push(at);
-    }
-    Some(Ok(out))
 }
