@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::codegen;
 use crate::config::Config;
 use crate::diagnostic::Severity;
-use crate::validate::{load_dir_cached, load_dir_deferred, RevisionSet};
+use crate::validate::{load_dir_deferred, RevisionSet};
 
 /// The file written to `OUT_DIR`, which `kiln::include_migrations!()` includes.
 pub const OUT_FILE: &str = "kiln_migrations.rs";
@@ -86,17 +86,14 @@ pub fn validate_and_render(dir: &Path, display: &str, adjust: impl Fn(&mut Confi
     render(dir, display, adjust, None).map(|(set, text, _)| (set, text))
 }
 
-/// [`validate_and_render`], keeping what the lint pass parsed in
-/// `cache` (a file in the build script's `OUT_DIR`) for the next run; also
-/// how many files the cache gave and how many were parsed.
+/// The set, its generated file, and how many files the lint cache gave and
+/// how many were parsed (when there was a cache).
 type Rendered = (RevisionSet, String, Option<(usize, usize)>);
 
+/// [`validate_and_render`], keeping what the lint pass parsed in
+/// `cache` (a file in the build script's `OUT_DIR`) for the next run.
 fn render(dir: &Path, display: &str, adjust: impl Fn(&mut Config), cache: Option<&Path>) -> Result<Rendered, String> {
-    let loaded = match cache {
-        Some(file) => load_dir_cached(dir, display, adjust, file),
-        None => load_dir_deferred(dir, display, adjust),
-    };
-    let (mut set, deferred) = loaded.map_err(|report| report.render())?;
+    let (mut set, deferred) = load_dir_deferred(dir, display, adjust, cache).map_err(|report| report.render())?;
     let stats = deferred.cache_stats();
     let (findings, text) = std::thread::scope(|scope| {
         let set = &set;
@@ -150,7 +147,7 @@ mod tests {
         assert!(cache.exists(), "the cache is written even when the rules fail");
 
         let stats = |dir: &Path| {
-            let (set, deferred) = load_dir_cached(dir, "migrations", |_| {}, &cache).unwrap();
+            let (set, deferred) = load_dir_deferred(dir, "migrations", |_| {}, Some(&cache)).unwrap();
             let stats = deferred.cache_stats();
             (deferred.finish(&set).len(), stats)
         };

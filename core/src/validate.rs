@@ -181,20 +181,16 @@ pub fn load_dir_with(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config)
 /// [`load_dir_with`], but the lint pass's replay is left to the caller:
 /// the SQL is parsed, and [`Deferred::finish`] runs the rules, so that a
 /// build can generate code on one thread while the rules run on another.
-pub(crate) fn load_dir_deferred(dir: &Path, display_dir: &str, adjust: impl Fn(&mut Config)) -> Result<(RevisionSet, Deferred), Report> {
-    load(dir, display_dir, adjust, true, None)
-}
-
-/// [`load_dir_deferred`] with the lint pass's cache file (a build script's
-/// `OUT_DIR`): files parsed by an earlier run are not parsed again, and
-/// [`Deferred::finish`] writes the cache for the next run.
-pub(crate) fn load_dir_cached(
+/// With a `cache_file` (a build script's `OUT_DIR`), files parsed by an
+/// earlier run are not parsed again, and [`Deferred::finish`] writes the
+/// cache for the next run.
+pub(crate) fn load_dir_deferred(
     dir: &Path,
     display_dir: &str,
     adjust: impl Fn(&mut Config),
-    cache_file: &Path,
+    cache_file: Option<&Path>,
 ) -> Result<(RevisionSet, Deferred), Report> {
-    load(dir, display_dir, adjust, true, Some(cache_file))
+    load(dir, display_dir, adjust, true, cache_file)
 }
 
 fn load(

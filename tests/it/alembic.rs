@@ -9,27 +9,31 @@ use crate::pg::{client, cluster, fresh_db, versions};
 
 use kartograph::MIGRATIONS as REFERENCE;
 
-/// A Python path where `import alembic, psycopg2` works.
-fn python_path() -> PathBuf {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-alembic");
-    let probe = |path: &Path| {
-        Command::new("python3")
-            .args(["-c", "import alembic, psycopg2; assert alembic.__version__ == '1.20.1'"])
-            .env("PYTHONPATH", path)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+/// A Python path under target/ where `check` runs, with `packages`
+/// installed there by pip on first use.
+fn pip_target(dir: &str, check: &str, packages: &[&str]) -> PathBuf {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(dir);
+    let probe = |path: &Path| Command::new("python3").args(["-c", check]).env("PYTHONPATH", path).status().is_ok_and(|s| s.success());
     if !probe(&target) {
         let ok = Command::new("python3")
             // `--break-system-packages` lets a Debian-managed python3 install into target/ too.
             .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--break-system-packages", "--target"])
             .arg(&target)
-            .args(["alembic==1.20.1", "psycopg2-binary"])
+            .args(packages)
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok && probe(&target), "cannot install alembic==1.20.1 and psycopg2-binary with pip");
+        assert!(ok && probe(&target), "cannot install {packages:?} with pip");
     }
     target
+}
+
+/// A Python path where `import alembic, psycopg2` works.
+fn python_path() -> PathBuf {
+    pip_target(
+        "python-alembic",
+        "import alembic, psycopg2; assert alembic.__version__ == '1.20.1'",
+        &["alembic==1.20.1", "psycopg2-binary"],
+    )
 }
 
 fn py_str(s: &str) -> String {
@@ -121,24 +125,11 @@ fn a_database_alembic_upgraded_continues_under_kiln_and_back() {
 /// A Python path with JupyterHub 6.1.1 (BSD-3-Clause) and Alembic 1.20.1:
 /// a real Alembic history whose revisions import their application.
 fn jupyterhub_path() -> PathBuf {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-jupyterhub");
-    let probe = |path: &Path| {
-        Command::new("python3")
-            .args(["-c", "import jupyterhub.orm, alembic, psycopg2; assert alembic.__version__ == '1.20.1'"])
-            .env("PYTHONPATH", path)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !probe(&target) {
-        let ok = Command::new("python3")
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--break-system-packages", "--target"])
-            .arg(&target)
-            .args(["jupyterhub==6.1.1", "alembic==1.20.1", "psycopg2-binary"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok && probe(&target), "cannot install jupyterhub==6.1.1 and alembic==1.20.1 with pip");
-    }
-    target
+    pip_target(
+        "python-jupyterhub",
+        "import jupyterhub.orm, alembic, psycopg2; assert alembic.__version__ == '1.20.1'",
+        &["jupyterhub==6.1.1", "alembic==1.20.1", "psycopg2-binary"],
+    )
 }
 
 /// `kiln import alembic` on JupyterHub's 19 revisions, as a team moving off

@@ -1053,14 +1053,8 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
     match &c.kind {
         ConstraintKind::ForeignKey { columns: cols, table: ref_table, ref_columns, .. } => {
             let ref_key = ref_table.key();
-            let ref_cols_written: &[String] = ref_columns;
-            let expected = names::render(
-                &ctx.naming.fk,
-                table,
-                cols,
-                Some((model::bare(&ref_key), ref_cols_written)),
-                c.name.as_ref().map(|n| n.value.as_str()),
-            );
+            let referred = Some((model::bare(&ref_key), ref_columns.as_slice()));
+            let expected = names::render(&ctx.naming.fk, table, cols, referred, c.name.as_ref().map(|n| n.value.as_str()));
             name_rule("foreign-key-name", "foreign key", &expected, table, c, ctx);
             // Types: each referencing column against the column it references.
             let ref_cols: Vec<String> = if ref_columns.is_empty() {
