@@ -40,23 +40,35 @@ fn py_str(s: &str) -> String {
     format!("\"\"\"{}\"\"\"", s.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\""))
 }
 
-/// An Alembic environment whose scripts run the same SQL as kiln's revisions.
-fn alembic_env(root: &Path) -> PathBuf {
-    let _ = std::fs::remove_dir_all(root);
-    std::fs::create_dir_all(root.join("versions")).unwrap();
+/// An `alembic.ini` and an online `env.py` in `script` (connecting to
+/// `ALEMBIC_URL`), with the revisions in `versions` (default `script/versions`).
+fn online_env(script: &Path, versions: Option<&Path>) -> PathBuf {
+    let locations = versions.map_or(String::new(), |v| format!("version_locations = {}\n", v.display()));
+    let ini = script.join("alembic.ini");
     std::fs::write(
-        root.join("alembic.ini"),
-        format!("[alembic]\nscript_location = {}\n\n[loggers]\nkeys = root\n[handlers]\nkeys =\n[formatters]\nkeys =\n[logger_root]\nlevel = WARN\nhandlers =\n", root.display()),
+        &ini,
+        format!(
+            "[alembic]\nscript_location = {}\n{locations}\n[loggers]\nkeys = root\n[handlers]\nkeys =\n[formatters]\nkeys =\n[logger_root]\nlevel = WARN\nhandlers =\n",
+            script.display()
+        ),
     )
     .unwrap();
     std::fs::write(
-        root.join("env.py"),
+        script.join("env.py"),
         "import os\nfrom alembic import context\nfrom sqlalchemy import create_engine\n\
          engine = create_engine(os.environ['ALEMBIC_URL'])\n\
          with engine.connect() as connection:\n    context.configure(connection=connection, target_metadata=None)\n    \
          with context.begin_transaction():\n        context.run_migrations()\n",
     )
     .unwrap();
+    ini
+}
+
+/// An Alembic environment whose scripts run the same SQL as kiln's revisions.
+fn alembic_env(root: &Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root.join("versions")).unwrap();
+    online_env(root, None);
     std::fs::write(root.join("script.py.mako"), "").unwrap();
     for rev in REFERENCE.revisions() {
         let down = match rev.down_revisions {
@@ -191,21 +203,8 @@ fn importing_jupyterhubs_alembic_history() {
 
     // The real Alembic, online, with JupyterHub's own revisions: halfway, and to head.
     let script = out.with_extension("alembic");
-    let ini = script.join("alembic.ini");
     std::fs::create_dir_all(&script).unwrap();
-    std::fs::write(
-        &ini,
-        format!("[alembic]\nscript_location = {}\nversion_locations = {}\n\n[loggers]\nkeys = root\n[handlers]\nkeys =\n[formatters]\nkeys =\n[logger_root]\nlevel = WARN\nhandlers =\n", script.display(), versions.display()),
-    )
-    .unwrap();
-    std::fs::write(
-        script.join("env.py"),
-        "import os\nfrom alembic import context\nfrom sqlalchemy import create_engine\n\
-         engine = create_engine(os.environ['ALEMBIC_URL'])\n\
-         with engine.connect() as connection:\n    context.configure(connection=connection, target_metadata=None)\n    \
-         with context.begin_transaction():\n        context.run_migrations()\n",
-    )
-    .unwrap();
+    let ini = online_env(&script, Some(&versions));
     // JupyterHub creates a new database from its models and stamps it;
     // its revisions upgrade older ones. So both databases start from the
     // models at head, and the real Alembic takes one back down, online, to
