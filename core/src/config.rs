@@ -54,7 +54,7 @@ pub struct Config {
     pub allow_multiple_heads: bool,
     /// Accept several bases even without branch labels.
     pub allow_multiple_bases: bool,
-    /// A pattern every revision id must match, on top of `[0-9A-Za-z_]{1,32}`.
+    /// A pattern every revision id must match, on top of `[0-9A-Za-z_.]{1,32}`.
     pub revision_id_pattern: Option<IdPattern>,
     /// Lint levels set under `[lints]`, overriding each rule's default.
     pub lints: Vec<(&'static str, Level)>,

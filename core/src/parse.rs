@@ -81,9 +81,10 @@ pub struct RevisionFile {
     pub unfinished: Vec<Diagnostic>,
 }
 
-/// True for `[0-9A-Za-z_]{1,32}`.
+/// True for `[0-9A-Za-z_.]{1,32}`: Alembic's ids are free text without
+/// `@`, `-` or `+`, and real histories use dots (Optuna's `v2.4.0.a`).
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
 }
 
 /// True for a file-name slug: `[a-z0-9_]+`.
@@ -534,7 +535,7 @@ fn bad_id(file: FileId, item: &Spanned<String>, what: &str) -> Diagnostic {
         format!("{what} `{}` has characters other than letters, digits and `_`", item.value)
     };
     Diagnostic::error("bad-revision-id", problem).at(file, item.span.clone()).with_help(
-        "revision ids and branch labels match `[0-9A-Za-z_]{1,32}` (Alembic stores them in a VARCHAR(32)); separate several with commas",
+        "revision ids and branch labels match `[0-9A-Za-z_.]{1,32}` (Alembic stores them in a VARCHAR(32)); separate several with commas",
     )
 }
 

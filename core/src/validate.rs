@@ -387,7 +387,7 @@ fn check_with(
                 unparsed_ids.push(stem.split('_').next().unwrap_or(stem).to_string());
                 continue;
             }
-            let name_ok = stem.contains('_') && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let name_ok = stem.contains('_') && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
             if !name_ok {
                 report.diagnostics.push(
                     Diagnostic::error("bad-file-name", format!("file name `{}` is not `<revision>_<slug>.sql`", f.name))
@@ -791,5 +791,13 @@ mod tests {
         c.bytes = String::from_utf8(c.bytes).unwrap().replace("-- Create Date", "-- Branch Labels: billing\n-- Create Date").into_bytes();
         assert!(check_files(vec![a, file("bbbb", "aaaa", "two"), c], "m").is_ok());
         assert_eq!(codes(vec![file("aaaa", "", "one"), file("cccc", "", "three")]), ["multiple-heads", "multiple-bases"]);
+    }
+
+    #[test]
+    fn dotted_ids_as_alembic_allows_them() {
+        // Optuna's history names its revisions `v0.9.0.a`, `v1.2.0.a`, ...
+        let graph = check_files(vec![file("v0.9.0.a", "", "one"), file("v1.2.0.a", "v0.9.0.a", "two")], "m").unwrap().graph;
+        assert_eq!(graph.resolve("v1.2").unwrap(), graph.resolve("head").unwrap());
+        assert_eq!(codes(vec![file("v0.9.0.a", "", "one"), file("v1-2", "v0.9.0.a", "two")]), ["bad-file-name", "bad-revision-id"]);
     }
 }

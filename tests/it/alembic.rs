@@ -40,9 +40,10 @@ fn py_str(s: &str) -> String {
     format!("\"\"\"{}\"\"\"", s.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\""))
 }
 
-/// An `alembic.ini` and an online `env.py` in `script` (connecting to
-/// `ALEMBIC_URL`), with the revisions in `versions` (default `script/versions`).
-fn online_env(script: &Path, versions: Option<&Path>) -> PathBuf {
+/// An `alembic.ini` and an `env.py` in `script` that connects to
+/// `ALEMBIC_URL` (or, with `--sql`, renders for it), with the revisions in
+/// `versions` (default `script/versions`).
+fn alembic_ini(script: &Path, versions: Option<&Path>) -> PathBuf {
     let locations = versions.map_or(String::new(), |v| format!("version_locations = {}\n", v.display()));
     let ini = script.join("alembic.ini");
     std::fs::write(
@@ -56,9 +57,11 @@ fn online_env(script: &Path, versions: Option<&Path>) -> PathBuf {
     std::fs::write(
         script.join("env.py"),
         "import os\nfrom alembic import context\nfrom sqlalchemy import create_engine\n\
-         engine = create_engine(os.environ['ALEMBIC_URL'])\n\
-         with engine.connect() as connection:\n    context.configure(connection=connection, target_metadata=None)\n    \
-         with context.begin_transaction():\n        context.run_migrations()\n",
+         if context.is_offline_mode():\n    context.configure(url=os.environ['ALEMBIC_URL'], literal_binds=True)\n    \
+         with context.begin_transaction():\n        context.run_migrations()\n\
+         else:\n    engine = create_engine(os.environ['ALEMBIC_URL'])\n    \
+         with engine.connect() as connection:\n        context.configure(connection=connection, target_metadata=None)\n        \
+         with context.begin_transaction():\n            context.run_migrations()\n",
     )
     .unwrap();
     ini
@@ -68,7 +71,7 @@ fn online_env(script: &Path, versions: Option<&Path>) -> PathBuf {
 fn alembic_env(root: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(root);
     std::fs::create_dir_all(root.join("versions")).unwrap();
-    online_env(root, None);
+    alembic_ini(root, None);
     std::fs::write(root.join("script.py.mako"), "").unwrap();
     for rev in REFERENCE.revisions() {
         let down = match rev.down_revisions {
@@ -204,7 +207,7 @@ fn importing_jupyterhubs_alembic_history() {
     // The real Alembic, online, with JupyterHub's own revisions: halfway, and to head.
     let script = out.with_extension("alembic");
     std::fs::create_dir_all(&script).unwrap();
-    let ini = online_env(&script, Some(&versions));
+    let ini = alembic_ini(&script, Some(&versions));
     // JupyterHub creates a new database from its models and stamps it;
     // its revisions upgrade older ones. So both databases start from the
     // models at head, and the real Alembic takes one back down, online, to
@@ -242,6 +245,112 @@ fn importing_jupyterhubs_alembic_history() {
     );
     let kiln_tables = |url: &str| crate::pg::schema(&mut client(url)).into_iter().filter(|l| !l.contains("kiln_")).collect::<Vec<_>>();
     assert_eq!(kiln_tables(&halfway), kiln_tables(&full), "kiln's continuation reaches the schema Alembic reaches");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&script);
+}
+
+/// A Python path with CKAN 2.12.0's migrations (AGPL-3.0, downloaded from
+/// PyPI into target/ at test time, never copied into this repository):
+/// 109 PostgreSQL-only revisions, from an empty database to CKAN's schema.
+/// Its revisions import only `ckan.migration`, so CKAN is installed
+/// without its dependencies; Alembic comes from [`python_path`].
+/// Returns the Python path and CKAN's versions directory.
+fn ckan_path() -> (PathBuf, PathBuf) {
+    let ckan = pip_target("python-ckan", "import ckan.migration; assert ckan.__version__ == '2.12.0'", &["--no-deps", "ckan==2.12.0"]);
+    let scripts = ckan.join("ckan/migration/versions");
+    (PathBuf::from(std::env::join_paths([ckan, python_path()]).unwrap()), scripts)
+}
+
+/// `psql` applies a script as a DBA would, stopping at the first error.
+fn psql(url: &str, script: &str) {
+    let mut child = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql is on PATH");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `kiln import alembic` on CKAN's real history, which builds its schema
+/// from an empty database by migrations alone: the import keeps all 109
+/// revisions and reports the two that Alembic cannot render offline; once a
+/// person writes those, the build's checks pass with the baseline the
+/// import wrote. `kiln upgrade head` on an empty database then reaches the
+/// schema that the real Alembic's own offline SQL (`upgrade --sql`) reaches
+/// through psql, and a database the real Alembic migrated online to
+/// revision 055 is continued by kiln, running only the 54 revisions above it.
+#[test]
+fn importing_ckans_alembic_history_from_an_empty_database() {
+    let (pythonpath, scripts) = ckan_path();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/kiln-import-ckan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let kiln = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env("PYTHONPATH", &pythonpath).output().unwrap();
+    let run = kiln(&["import", "alembic", scripts.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(kiln::cli::EXIT_NEEDS_PERSON), "{report}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(report.contains("imported 109 revision(s)") && report.contains("2 need a person"), "{report}");
+    // 083 counts rows through the connection before it drops two tables;
+    // 038's downgrade trips over CKAN's own code offline.
+    assert!(report.contains("f98d8fa2a7f7_083_remove_related_items.sql: 0 upgrade"), "{report}");
+    assert!(report.contains("fd6622e3d964_038_delete_migration_tables.sql: 4 upgrade and 0 downgrade"), "{report}");
+    let toml = std::fs::read_to_string(out.join("kiln.toml")).unwrap();
+    assert!(toml.contains("baseline = \"9445ce34fc23\""), "{toml}");
+
+    // The person's SQL for 083's upgrade: what CKAN runs when `related` is empty.
+    let person_083 = "DROP TABLE related_dataset;\nDROP TABLE related;\n";
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("-- Write its SQL here.") {
+            let sql = if text.contains("Revision ID: f98d8fa2a7f7") { person_083 } else { "SELECT 1;\n" };
+            std::fs::write(&path, text.replacen("-- Write its SQL here.\n", sql, 1)).unwrap();
+        }
+    }
+    let check = kiln(&["--dir", out.to_str().unwrap(), "check"]);
+    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+
+    // kiln, from an empty database.
+    let by_kiln = fresh_db();
+    let up = kiln(&["--dir", out.to_str().unwrap(), "--database-url", &by_kiln, "upgrade", "head"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+
+    // The real Alembic's offline SQL, through psql; 083 is the person's SQL
+    // there too, since Alembic cannot render it either.
+    let script = out.with_extension("alembic");
+    std::fs::create_dir_all(&script).unwrap();
+    let ini = alembic_ini(&script, Some(&scripts));
+    let by_psql = fresh_db();
+    let before = alembic(&ini, &pythonpath, &by_psql, &["upgrade", "8ea886d0ede4", "--sql"]);
+    let after = alembic(&ini, &pythonpath, &by_psql, &["upgrade", "f98d8fa2a7f7:head", "--sql"]);
+    assert!(before.contains("CREATE TABLE package (") && after.contains("UPDATE alembic_version"), "{before}");
+    psql(&by_psql, &before);
+    psql(&by_psql, &format!("BEGIN;\n{person_083}UPDATE alembic_version SET version_num='f98d8fa2a7f7';\nCOMMIT;\n"));
+    psql(&by_psql, &after);
+    let tables = |url: &str| {
+        crate::pg::schema(&mut client(url))
+            .into_iter()
+            .filter(|l| !l.contains("kiln_") && !l.contains("alembic_version"))
+            .collect::<Vec<_>>()
+    };
+    let kiln_schema = tables(&by_kiln);
+    assert!(kiln_schema.len() > 250, "CKAN's schema is large: {}", kiln_schema.len());
+    assert_eq!(kiln_schema, tables(&by_psql), "kiln's import reaches the schema Alembic's offline SQL reaches");
+
+    // The real Alembic online to 055, then kiln: nothing below runs again.
+    let halfway = fresh_db();
+    alembic(&ini, &pythonpath, &halfway, &["upgrade", "048f7db947bf"]);
+    let up = kiln(&["--dir", out.to_str().unwrap(), "--database-url", &halfway, "upgrade", "head"]);
+    let text = String::from_utf8_lossy(&up.stdout).into_owned();
+    assert!(up.status.success(), "{text}{}", String::from_utf8_lossy(&up.stderr));
+    assert!(text.contains("[1/54] upgrade 11af3215ae89 ") && text.contains("[54/54] upgrade 9445ce34fc23 "), "{text}");
+    assert!(!text.contains("upgrade 048f7db947bf"), "{text}");
+    assert_eq!(tables(&halfway), kiln_schema, "kiln's continuation reaches the same schema");
+    assert_eq!(versions(&mut client(&halfway)), ["9445ce34fc23"]);
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&script);
 }
