@@ -129,9 +129,9 @@ pub struct NamingConvention {
     pub uq: String,
     /// Foreign keys (`foreign-key-name`).
     pub fk: String,
-    /// Primary keys: accepted so a pasted convention parses; no rule checks it yet.
+    /// Primary keys (`primary-key-name`); none by default, and no rule then.
     pub pk: Option<String>,
-    /// Check constraints: accepted so a pasted convention parses; no rule checks it yet.
+    /// Check constraints (`check-name`); none by default, and no rule then.
     pub ck: Option<String>,
 }
 

@@ -1113,8 +1113,49 @@ fn constraint_rules(key: &str, c: &ConstraintDef, columns: Option<&[ColumnDef]>,
             let expected = names::render(&ctx.naming.uq, table, cols, None, c.name.as_ref().map(|n| n.value.as_str()));
             name_rule("unique-name", "unique constraint", &expected, table, c, ctx);
         }
-        ConstraintKind::Check(_) if existing && !c.not_valid => not_valid(table, "check constraint", c, ctx),
+        ConstraintKind::PrimaryKey(cols) => {
+            if let Some(template) = &ctx.naming.pk {
+                let expected = names::render(template, table, cols, None, None);
+                name_rule("primary-key-name", "primary key", &expected, table, c, ctx);
+            }
+        }
+        ConstraintKind::Check(cols) => {
+            if let Some(template) = ctx.naming.ck.clone() {
+                check_name(&template, table, cols, c, ctx);
+            }
+            if existing && !c.not_valid {
+                not_valid(table, "check constraint", c, ctx);
+            }
+        }
         _ => {}
+    }
+}
+
+/// The `ck` template for a check constraint. SQLAlchemy's usual template
+/// holds `%(constraint_name)s`, the part the author chooses: any name with
+/// the template's text around it fits.
+fn check_name(template: &str, table: &str, cols: &[String], c: &ConstraintDef, ctx: &mut Ctx<'_>) {
+    const CHOSEN: &str = "\u{1}";
+    let rendered = names::render(template, table, cols, None, Some(CHOSEN));
+    let fits = |name: &str| match rendered.split_once(CHOSEN) {
+        Some((before, after)) => name.len() > before.len() + after.len() && name.starts_with(before) && name.ends_with(after),
+        None => names::matches(name, &rendered),
+    };
+    let shown = rendered.replace(CHOSEN, "<what it checks>");
+    match &c.name {
+        Some(n) if fits(&n.value) => {}
+        Some(n) => ctx.push(
+            Finding::new("check-name", n.span.clone(), format!("check constraint `{}` on `{table}` should be named `{shown}`", n.value))
+                .help(format!("rename it to fit `{}`", names::describe_template(template))),
+        ),
+        None => ctx.push(
+            Finding::new(
+                "check-name",
+                c.span.clone(),
+                format!("check constraint on `{table}` has no name; PostgreSQL would call it `{}`", model::generated_name(table, &c.kind)),
+            )
+            .help(format!("name it: `CONSTRAINT {shown} CHECK (...)`")),
+        ),
     }
 }
 

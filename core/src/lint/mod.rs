@@ -125,6 +125,12 @@ pub const RULES: &[Rule] = &[
     Rule { name: "index-name", default: Level::Error, summary: "indexes are named `ix_<table>_<column>[_<column>...]` (unique ones may use `uq_`)" },
     Rule { name: "foreign-key-name", default: Level::Error, summary: "foreign keys are named `fk_<table>_<column>_<referenced_table>`" },
     Rule { name: "unique-name", default: Level::Error, summary: "unique constraints are named `uq_<table>_<column>[_<column>...]`" },
+    Rule {
+        name: "primary-key-name",
+        default: Level::Error,
+        summary: "primary keys follow the `pk` template of `[naming_convention]`, when kiln.toml sets one",
+    },
+    Rule { name: "check-name", default: Level::Error, summary: "check constraints follow the `ck` template of `[naming_convention]`, when kiln.toml sets one" },
     Rule { name: "timestamptz", default: Level::Error, summary: "no `TIMESTAMP` without time zone" },
     Rule { name: "ulid-primary-key", default: Level::Error, summary: "an `id` primary key is a ULID: `VARCHAR(26)` or `CHAR(26)`" },
     Rule { name: "foreign-key-type", default: Level::Error, summary: "a foreign-key column has the type of the column it references" },
