@@ -434,3 +434,32 @@ fn a_foreign_key_restored_without_its_actions_is_not_an_exact_inverse() {
         "{text}"
     );
 }
+
+/// An enum's values, in order, are part of what a downgrade gives back:
+/// `ADD VALUE` cannot be undone by `SELECT 1`, and PostgreSQL cannot drop a
+/// value, so the help names the way that works.
+#[test]
+fn an_enum_value_added_must_be_taken_back_by_the_downgrade() {
+    let history = |up: &str, down: &str| {
+        vec![
+            revision("aaaa00000001", "", "CREATE TYPE team_kinds AS ENUM ('small', 'large');", "DROP TYPE team_kinds;"),
+            revision("aaaa00000002", "aaaa00000001", up, down),
+        ]
+    };
+    let add = "ALTER TYPE team_kinds ADD VALUE 'medium' AFTER 'small';";
+    let text = kiln_core::validate::check_files(history(add, "SELECT 1;"), "migrations").unwrap_err().render();
+    assert!(
+        text.contains("enum `team_kinds` has the values ('small', 'medium', 'large') after the downgrade; before the upgrade it had ('small', 'large')"),
+        "{text}"
+    );
+    assert!(text.contains("PostgreSQL cannot drop an enum value"), "{text}");
+    // Recreating the type with the old values is the exact inverse; so is renaming a value back.
+    let recreate = "CREATE TYPE team_kinds_old AS ENUM ('small', 'large');\nDROP TYPE team_kinds;\n\
+                    ALTER TYPE team_kinds_old RENAME TO team_kinds;";
+    let text = kiln_core::validate::check_files(history(add, recreate), "migrations").map(|_| String::new()).unwrap_or_else(|r| r.render());
+    assert!(!text.contains("reversible"), "{text}");
+    let rename = "ALTER TYPE team_kinds RENAME VALUE 'large' TO 'big';";
+    assert_eq!(codes(history(rename, "ALTER TYPE team_kinds RENAME VALUE 'big' TO 'large';")), []);
+    let text = kiln_core::validate::check_files(history(rename, "SELECT 1;"), "migrations").unwrap_err().render();
+    assert!(text.contains("('small', 'big') after the downgrade; before the upgrade it had ('small', 'large')"), "{text}");
+}

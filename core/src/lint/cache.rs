@@ -27,7 +27,7 @@ use super::sql::{
 pub(crate) const FILE: &str = "kiln_lint_cache.bin";
 
 /// Bumped whenever the encoding below changes.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 /// A key: the SHA-256 of a file's BOM-less text, exactly as parsed (no
 /// line-ending normalisation: the sections' byte offsets depend on it).
@@ -404,6 +404,9 @@ wire_enum!(Op {
     10 => CreateTableAs(table),
     11 => CreateObject { kind, name, or_replace },
     12 => DropObject { kind, names },
+    13 => CreateEnum { name, values },
+    14 => EnumValue { name, value, anchor, after, renamed },
+    15 => RenameType { from, to },
 });
 
 #[cfg(test)]
@@ -437,6 +440,7 @@ mod tests {
              ALTER INDEX ix_a RENAME TO ix_b; DROP TABLE t, s.u; INSERT INTO t VALUES (1); SELECT 1; CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql;\n\
              DO $$ BEGIN END $$; CREATE TABLE t3 AS SELECT 1; BEGIN; COMMIT; VACUUM t; SELECT 'ünïcode';\n\
              CREATE VIEW v AS SELECT 1; DROP VIEW v, w; CREATE TRIGGER tr BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f(); DROP TRIGGER tr ON t; DROP FUNCTION f(int);\n\
+             CREATE TYPE k AS ENUM ('a', 'b'); ALTER TYPE k ADD VALUE 'c' BEFORE 'b'; ALTER TYPE k RENAME VALUE 'a' TO 'z'; ALTER TYPE k RENAME TO k2;\n\
              CREATE TABLE broken (",
         );
     }

@@ -12,7 +12,7 @@
 //! (never compared), and a statement that may change anything (`DO`) marks
 //! the whole model `opaque` (a missing table is then no evidence).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use super::sql::{self, Action, ConstraintKind, Op, QName};
@@ -187,13 +187,21 @@ pub struct Model {
     log: Option<Rc<LogNode>>,
     /// Functions, views, types, sequences and triggers, as `<kind>|<name>`
     /// (shared between sibling models until one changes).
-    objects: Rc<std::collections::BTreeSet<String>>,
+    objects: Rc<BTreeSet<String>>,
 }
 
 /// How [`Model`] files an object: `function|audit.touch`, `trigger|t on users`.
 fn object_key(kind: &str, name: &QName) -> String {
     format!("{kind}|{}", name.key())
 }
+
+/// An enum's values are filed beside its type as `enum|<type>|<values>`,
+/// joined by [`ENUM_SEP`], so their order counts.
+fn enum_prefix(name: &QName) -> String {
+    format!("enum|{}|", name.key())
+}
+
+const ENUM_SEP: &str = "\u{1f}";
 
 /// One entry of a [`Model`]'s change log.
 #[derive(Debug)]
@@ -350,12 +358,12 @@ impl Model {
     }
 
     /// The objects (functions, views, types, sequences, triggers) as they stand.
-    pub fn objects(&self) -> Rc<std::collections::BTreeSet<String>> {
+    pub fn objects(&self) -> Rc<BTreeSet<String>> {
         self.objects.clone()
     }
 
     /// Puts the objects back as [`Model::objects`] returned them.
-    pub fn restore_objects(&mut self, objects: Rc<std::collections::BTreeSet<String>>) {
+    pub fn restore_objects(&mut self, objects: Rc<BTreeSet<String>>) {
         self.objects = objects;
     }
 
@@ -439,7 +447,15 @@ impl Model {
                 }
             }
             Op::DropTable(tables) => out.extend(tables.iter().map(QName::key)),
-            Op::Data(_) | Op::Neutral | Op::OtherDdl | Op::Opaque(_) | Op::CreateObject { .. } | Op::DropObject { .. } => {}
+            Op::Data(_)
+            | Op::Neutral
+            | Op::OtherDdl
+            | Op::Opaque(_)
+            | Op::CreateObject { .. }
+            | Op::DropObject { .. }
+            | Op::CreateEnum { .. }
+            | Op::EnumValue { .. }
+            | Op::RenameType { .. } => {}
         }
     }
 
@@ -519,8 +535,50 @@ impl Model {
             }
             Op::DropObject { kind, names } => {
                 for name in names {
-                    Rc::make_mut(&mut self.objects).remove(&object_key(kind, name));
+                    let objects = Rc::make_mut(&mut self.objects);
+                    objects.remove(&object_key(kind, name));
+                    if *kind == "type" {
+                        let prefix = enum_prefix(name);
+                        objects.retain(|k| !k.starts_with(&prefix));
+                    }
                 }
+            }
+            Op::CreateEnum { name, values } => {
+                let objects = Rc::make_mut(&mut self.objects);
+                objects.insert(object_key("type", name));
+                objects.insert(format!("{}{}", enum_prefix(name), values.join(ENUM_SEP)));
+            }
+            Op::RenameType { from, to } => {
+                let new = QName { schema: from.schema.clone(), name: to.clone(), span: from.span.clone() };
+                let (old_enum, new_enum) = (enum_prefix(from), enum_prefix(&new));
+                let objects = Rc::make_mut(&mut self.objects);
+                if objects.remove(&object_key("type", from)) {
+                    objects.insert(object_key("type", &new));
+                }
+                if let Some(entry) = objects.iter().find(|k| k.starts_with(&old_enum)).cloned() {
+                    objects.remove(&entry);
+                    objects.insert(format!("{new_enum}{}", &entry[old_enum.len()..]));
+                }
+            }
+            Op::EnumValue { name, value, anchor, after, renamed } => {
+                let prefix = enum_prefix(name);
+                // A type kiln did not see created (a `DO` block, before kiln) is left alone.
+                let Some(entry) = self.objects.iter().find(|k| k.starts_with(&prefix)).cloned() else { return };
+                let mut values: Vec<String> = entry[prefix.len()..].split(ENUM_SEP).filter(|v| !v.is_empty()).map(str::to_string).collect();
+                match renamed {
+                    Some(old) => values.iter_mut().filter(|v| *v == old).for_each(|v| v.clone_from(value)),
+                    None if values.contains(value) => {}
+                    None => {
+                        let at = anchor
+                            .as_ref()
+                            .and_then(|a| values.iter().position(|v| v == a))
+                            .map_or(values.len(), |i| i + usize::from(*after));
+                        values.insert(at, value.clone());
+                    }
+                }
+                let objects = Rc::make_mut(&mut self.objects);
+                objects.remove(&entry);
+                objects.insert(format!("{prefix}{}", values.join(ENUM_SEP)));
             }
             Op::Data(_) | Op::Neutral | Op::OtherDdl => {}
         }
@@ -635,9 +693,32 @@ pub struct Difference {
 /// Uncertain tables are skipped: the model does not know them well enough.
 /// What the downgrade left of the functions, views, types, sequences and
 /// triggers the upgrade started from (`<kind>|<name>` keys).
-pub fn object_differences(before: &std::collections::BTreeSet<String>, after: &std::collections::BTreeSet<String>) -> Vec<Difference> {
+pub fn object_differences(before: &BTreeSet<String>, after: &BTreeSet<String>) -> Vec<Difference> {
     let mut out = Vec::new();
-    for key in after.difference(before) {
+    // An enum whose type is on both sides, with other values after the round trip.
+    let enums = |set: &BTreeSet<String>| -> BTreeMap<String, String> {
+        set.iter()
+            .filter_map(|k| k.strip_prefix("enum|")?.split_once('|'))
+            .map(|(t, v)| (t.to_string(), v.split(ENUM_SEP).map(|x| format!("'{x}'")).collect::<Vec<_>>().join(", ")))
+            .collect()
+    };
+    let (was, now) = (enums(before), enums(after));
+    for (ty, values) in &now {
+        match was.get(ty) {
+            Some(old) if old != values => out.push(Difference {
+                what: format!("enum `{ty}` has the values ({values}) after the downgrade; before the upgrade it had ({old})"),
+                fix: Some(
+                    "PostgreSQL cannot drop an enum value: create the type anew with the old values, move each column to it \
+                     (`ALTER COLUMN ... TYPE <new> USING <column>::text::<new>`), drop the old type and rename the new one"
+                        .to_string(),
+                ),
+            }),
+            _ => {}
+        }
+    }
+    let (before, after): (BTreeSet<&String>, BTreeSet<&String>) =
+        (before.iter().filter(|k| !k.starts_with("enum|")).collect(), after.iter().filter(|k| !k.starts_with("enum|")).collect());
+    for key in after.difference(&before) {
         let (kind, name) = key.split_once('|').unwrap_or(("object", key));
         let fix = match name.split_once(" on ") {
             Some((trigger, table)) if kind == "trigger" => format!("DROP TRIGGER {trigger} ON {table};"),
@@ -648,7 +729,7 @@ pub fn object_differences(before: &std::collections::BTreeSet<String>, after: &s
             fix: Some(fix),
         });
     }
-    for key in before.difference(after) {
+    for key in before.difference(&after) {
         let (kind, name) = key.split_once('|').unwrap_or(("object", key));
         out.push(Difference { what: format!("{kind} `{name}` is missing: the downgrade does not create it again"), fix: None });
     }

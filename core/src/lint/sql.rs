@@ -391,6 +391,33 @@ pub enum Op {
         /// `OR REPLACE` (or `IF NOT EXISTS`): creating it again is no change.
         or_replace: bool,
     },
+    /// `CREATE TYPE ... AS ENUM`: a type whose values the model keeps in order.
+    CreateEnum {
+        /// The type.
+        name: QName,
+        /// Its values, in order, as written between the quotes.
+        values: Vec<String>,
+    },
+    /// `ALTER TYPE ... ADD VALUE` or `RENAME VALUE`.
+    EnumValue {
+        /// The type.
+        name: QName,
+        /// The value added, or the new name.
+        value: String,
+        /// `BEFORE`/`AFTER` this value (`after` true for `AFTER`); at the end when none.
+        anchor: Option<String>,
+        /// True for `AFTER`.
+        after: bool,
+        /// `RENAME VALUE`: the old name.
+        renamed: Option<String>,
+    },
+    /// `ALTER TYPE ... RENAME TO`: the type (and an enum's values) under its new name, in its schema.
+    RenameType {
+        /// The type.
+        from: QName,
+        /// Its new name.
+        to: String,
+    },
     /// `DROP` of such objects (without `CASCADE`, which is opaque).
     DropObject {
         /// As in [`Op::CreateObject`].
@@ -833,7 +860,35 @@ fn lower(stmt: &ast::Stmt) -> Op {
         S::CreateMaterializedView(v) => {
             object("materialized view", v.view().and_then(|n| n.path()).map(|p| p.syntax().clone()), v.if_not_exists().is_some())
         }
-        S::CreateType(t) => object("type", t.type_name().and_then(|n| n.path()).map(|p| p.syntax().clone()), false),
+        S::CreateType(t) => match (t.type_name().and_then(|n| n.path()), t.kind()) {
+            (Some(name), Some(ast::CreateTypeKind::EnumType(e))) => Op::CreateEnum {
+                name: qname(name.syntax()),
+                values: e.variant_list().map(|l| l.variants().flat_map(|v| strings(v.syntax())).collect()).unwrap_or_default(),
+            },
+            (name, _) => object("type", name.map(|p| p.syntax().clone()), false),
+        },
+        S::AlterType(t) => match (t.type_name_ref(), t.action()) {
+            (Some(name), Some(ast::AlterTypeAction::AddValue(add))) => {
+                let mut found = strings(add.syntax()).into_iter();
+                let after =
+                    add.value_position().is_some_and(|p| p.syntax().children_with_tokens().any(|t| t.kind() == SyntaxKind::AFTER_KW));
+                match found.next() {
+                    Some(value) => Op::EnumValue { name: qname(name.syntax()), value, anchor: found.next(), after, renamed: None },
+                    None => Op::OtherDdl,
+                }
+            }
+            (Some(name), Some(ast::AlterTypeAction::RenameValue(r))) => match &strings(r.syntax())[..] {
+                [old, new] => {
+                    Op::EnumValue { name: qname(name.syntax()), value: new.clone(), anchor: None, after: false, renamed: Some(old.clone()) }
+                }
+                _ => Op::OtherDdl,
+            },
+            (Some(name), Some(ast::AlterTypeAction::TypeRenameTo(r))) => match r.type_name() {
+                Some(to) => Op::RenameType { from: qname(name.syntax()), to: qname(to.syntax()).name },
+                None => Op::OtherDdl,
+            },
+            _ => Op::OtherDdl,
+        },
         S::CreateSequence(q) => {
             object("sequence", q.sequence().and_then(|n| n.path()).map(|p| p.syntax().clone()), q.if_not_exists().is_some())
         }
@@ -954,6 +1009,15 @@ fn transaction_class(stmt: &ast::Stmt) -> Tx {
         S::Discard(_) if has(SyntaxKind::ALL_KW) => outside("DISCARD ALL", true),
         _ => Tx::Plain,
     }
+}
+
+/// The string literals under `node`, unquoted, in order.
+fn strings(node: &SyntaxNode) -> Vec<String> {
+    node.descendants_with_tokens()
+        .filter_map(|t| t.into_token())
+        .filter(|t| t.kind() == SyntaxKind::STRING)
+        .filter_map(|t| t.text().strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).map(|x| x.replace("''", "'")))
+        .collect()
 }
 
 /// An object's creation, from the path node of its name.
@@ -1129,6 +1193,22 @@ mod tests {
         assert!(ct.constraints[1].not_valid);
         assert!(matches!(&ct.constraints[1].kind, ConstraintKind::ForeignKey { table, .. } if table.name == "Y"));
         assert_eq!(ct.constraints[2].kind, ConstraintKind::Check(vec!["a".into(), "b".into()]));
+    }
+
+    #[test]
+    fn enum_types_and_their_values() {
+        assert!(
+            matches!(one("CREATE TYPE s.k AS ENUM ('a', 'it''s')"), Op::CreateEnum { name, values } if name.key() == "s.k" && values == ["a", "it's"])
+        );
+        assert!(matches!(one("CREATE TYPE k AS (a int)"), Op::CreateObject { kind: "type", .. }));
+        assert!(matches!(one("ALTER TYPE k ADD VALUE IF NOT EXISTS 'c' AFTER 'a'"),
+            Op::EnumValue { value, anchor: Some(a), after: true, renamed: None, .. } if value == "c" && a == "a"));
+        assert!(matches!(one("ALTER TYPE k ADD VALUE 'c' BEFORE 'a'"), Op::EnumValue { after: false, anchor: Some(_), .. }));
+        assert!(matches!(one("ALTER TYPE k ADD VALUE 'c'"), Op::EnumValue { anchor: None, .. }));
+        assert!(
+            matches!(one("ALTER TYPE k RENAME VALUE 'a' TO 'b'"), Op::EnumValue { value, renamed: Some(old), .. } if value == "b" && old == "a")
+        );
+        assert!(matches!(one("ALTER TYPE s.k RENAME TO k2"), Op::RenameType { from, to } if from.key() == "s.k" && to == "k2"));
     }
 
     #[test]
