@@ -18,7 +18,8 @@
 //! # migrations = "db/migrations"
 //! # History already deployed: lint findings in this revision and its
 //! # ancestors never fail a build or a command (`kiln check --all` lists
-//! # them); every later revision meets every rule.
+//! # them); every later revision meets every rule. A branched history
+//! # deployed at several heads lists them: ["7fbe65eaef1b", "a3c9..."].
 //! # baseline = "7fbe65eaef1b"
 //!
 //! # Lint levels ("allow", "warn" or "error"), by rule name; see
@@ -70,10 +71,11 @@ pub struct Config {
     /// sets rule levels, it does not switch its checks off.
     pub lint: bool,
     /// `baseline = "<revision>"`: the newest revision of history already
-    /// deployed. Lint findings in it and in everything it needs are not
-    /// reported (graph and file rules still are), unless
+    /// deployed (or `["<rev>", "<rev>"]`, one per deployed head of a
+    /// branched history). Lint findings in them and in everything they need
+    /// are not reported (graph and file rules still are), unless
     /// [`Config::report_baselined`] asks for them as warnings.
-    pub baseline: Option<String>,
+    pub baseline: Vec<String>,
     /// Where `baseline` is written in kiln.toml, for a diagnostic when it
     /// names no revision.
     pub baseline_at: Option<crate::diagnostic::Location>,
@@ -100,7 +102,7 @@ impl Default for Config {
             migrations: None,
             lint: true,
             allow_unfinished: false,
-            baseline: None,
+            baseline: Vec::new(),
             baseline_at: None,
             report_baselined: false,
             naming: NamingConvention::default(),
@@ -333,8 +335,8 @@ impl Config {
                         parse_string(value).and_then(|s| IdPattern::new(&s)).map(|p| config.revision_id_pattern = Some(p))
                     }
                     "migrations" => parse_string(value).map(|s| config.migrations = Some(s)),
-                    "baseline" => parse_string(value).map(|s| {
-                        config.baseline = Some(s);
+                    "baseline" => parse_strings(value).map(|s| {
+                        config.baseline = s;
                         config.baseline_at = Some(crate::diagnostic::Location { file, span: value_span.clone() });
                     }),
                     _ => {
@@ -422,6 +424,20 @@ fn parse_bool(v: &str) -> Result<bool, String> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err("expected `true` or `false`".into()),
+    }
+}
+
+/// A quoted string, or an array of them on one line.
+fn parse_strings(v: &str) -> Result<Vec<String>, String> {
+    match v.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        Some(items) => {
+            let list = items.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse_string).collect::<Result<Vec<_>, _>>()?;
+            if list.is_empty() {
+                return Err("expected at least one quoted revision id".into());
+            }
+            Ok(list)
+        }
+        None => parse_string(v).map(|s| vec![s]),
     }
 }
 

@@ -456,9 +456,10 @@ fn check_with(
         }
 
         let graph = check_graph(&parsed, &config, parse_failed.then_some(&unparsed_ids[..]), &mut report);
-        if let (Some(g), Some(baseline)) = (&graph, &config.baseline) {
-            if g.index_of(baseline).is_none() {
-                let mut d = Diagnostic::error("config", format!("`baseline = \"{baseline}\"` names no revision of this directory"))
+        let unknown = config.baseline.iter().filter(|b| graph.as_ref().is_some_and(|g| g.index_of(b).is_none()));
+        for baseline in unknown {
+            {
+                let mut d = Diagnostic::error("config", format!("`baseline` names `{baseline}`, which is no revision of this directory"))
                     .with_help(
                         "give the full id of the newest revision already deployed (`kiln heads` or `kiln current` on production tells it)",
                     );

@@ -242,10 +242,28 @@ fn a_baseline_keeps_deployed_history_from_failing_and_later_revisions_strict() {
     f.push(config("baseline = \"ffff\"\n"));
     let report = kiln_core::validate::check_files(f, "migrations").unwrap_err();
     assert!(
-        report.render().contains("`baseline = \"ffff\"` names no revision") && report.render().contains("kiln.toml:1"),
+        report.render().contains("`baseline` names `ffff`, which is no revision") && report.render().contains("kiln.toml:1"),
         "{}",
         report.render()
     );
+
+    // A branched history deployed at two heads: one baseline per head.
+    let branched = || {
+        let mut f = history();
+        f.push(revision("aaaa00000003", "aaaa00000001", "CREATE TABLE team (id VARCHAR(26) PRIMARY KEY);", "DROP TABLE team;"));
+        f.push(config("allow_multiple_heads = true\nbaseline = [\"aaaa00000002\", \"aaaa00000003\"]\n"));
+        f
+    };
+    assert_eq!(codes(branched()), [], "both branches are deployed history");
+    let set = kiln_core::validate::check_files_with(branched(), "migrations", |c| c.report_baselined = true).unwrap();
+    assert!(set.report.render().contains("(`baseline = [\"aaaa00000002\", \"aaaa00000003\"]` in kiln.toml)"), "{}", set.report.render());
+    let mut f = branched();
+    f.pop();
+    f.push(config("allow_multiple_heads = true\nbaseline = [\"aaaa00000002\"]\n"));
+    assert_eq!(codes(f), [("table-name", Severity::Error)], "the other branch meets every rule");
+    let mut f = history();
+    f.push(config("baseline = []\n"));
+    assert!(kiln_core::validate::check_files(f, "migrations").unwrap_err().render().contains("at least one quoted revision id"));
 }
 
 /// The README's kiln.toml, as written, over the reference schema's
@@ -270,7 +288,7 @@ fn the_readmes_kiln_toml_is_valid_over_the_reference_migrations() {
         .collect();
     files.push(InputFile { name: "kiln.toml".into(), bytes: snippet.as_bytes().to_vec(), path: None, is_dir: false });
     match kiln_core::validate::check_files(files, "migrations") {
-        Ok(set) => assert!(set.config.baseline.is_some() && !set.config.lints.is_empty(), "{snippet}"),
+        Ok(set) => assert!(!set.config.baseline.is_empty() && !set.config.lints.is_empty(), "{snippet}"),
         Err(report) => panic!("{}", report.render()),
     }
 }

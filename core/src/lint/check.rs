@@ -213,9 +213,13 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
     }
     let mut models: Vec<Option<Model>> = vec![None; revs.len()];
     // Deployed history: the baseline and everything it needs.
-    let baselined = match config.baseline.as_deref().and_then(|b| graph.index_of(b)) {
-        Some(b) => graph.applied_with(&[b]),
-        None => vec![false; revs.len()],
+    let baselined = {
+        let at: Vec<_> = config.baseline.iter().filter_map(|b| graph.index_of(b)).collect();
+        if at.is_empty() {
+            vec![false; revs.len()]
+        } else {
+            graph.applied_with(&at)
+        }
     };
     let mut emitter = Emitter { config, first_of_rule: Vec::new(), baselined: &baselined };
     for (ordinal, &r) in order.iter().enumerate() {
@@ -262,9 +266,12 @@ impl Emitter<'_> {
             if self.config.report_baselined {
                 for (_, f) in findings {
                     let mut d = Diagnostic::warning(f.rule, f.message).at(rev.file, f.span).with_note(format!(
-                        "{} (`baseline = \"{}\"` in kiln.toml): history already deployed, listed by `kiln check --all` only",
+                        "{} (`baseline = {}` in kiln.toml): history already deployed, listed by `kiln check --all` only",
                         super::BASELINE_NOTE,
-                        self.config.baseline.as_deref().unwrap_or_default()
+                        match &self.config.baseline[..] {
+                            [one] => format!("\"{one}\""),
+                            many => format!("[{}]", many.iter().map(|b| format!("\"{b}\"")).collect::<Vec<_>>().join(", ")),
+                        }
                     ));
                     if let Some(h) = f.help {
                         d = d.with_help(h);

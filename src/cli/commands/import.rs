@@ -236,13 +236,9 @@ pub(crate) fn import(args: &Args) -> Result<i32, String> {
             let _ = writeln!(config, "baseline = \"{one}\"");
         }
         several => {
-            let _ = writeln!(config, "allow_multiple_heads = true\nbaseline = \"{}\"", several[0]);
-            let _ = writeln!(
-                report,
-                "several heads ({}): the baseline names {}; set it to the newest deployed one",
-                several.join(", "),
-                several[0]
-            );
+            let quoted: Vec<String> = several.iter().map(|h| format!("\"{h}\"")).collect();
+            let _ = writeln!(config, "allow_multiple_heads = true\nbaseline = [{}]", quoted.join(", "));
+            let _ = writeln!(report, "several heads ({}): the baseline names them all", several.join(", "));
         }
     }
     std::fs::write(out.join(kiln_core::config::CONFIG_FILE), config).map_err(|e| format!("cannot write kiln.toml: {e}"))?;
