@@ -35,7 +35,7 @@ extern crate self as kiln;
 
 #[cfg(feature = "cli")]
 pub mod cli;
-#[cfg(feature = "cli")]
+#[cfg(any(feature = "cli", feature = "testing"))]
 #[doc(hidden)]
 pub mod cluster;
 pub mod conn;
@@ -45,6 +45,8 @@ pub mod redact;
 #[cfg(feature = "postgres")]
 pub mod sync;
 pub mod tables;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "tokio-postgres")]
 pub mod tokio;
 

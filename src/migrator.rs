@@ -287,6 +287,11 @@ pub enum Command {
     Upgrade(String),
     /// `downgrade <target>`.
     Downgrade(String),
+    /// Downgrade exactly this revision, a current head that nothing applied
+    /// needs: its parents become current and nothing else moves
+    /// ([`Graph::plan_downgrade_one`]). Alembic has no such target; the
+    /// round trips of `kiln::testing` step with it.
+    DowngradeOne(String),
     /// `stamp <target>`: move the version table without running SQL. With
     /// `purge`, the table is emptied first.
     Stamp {
@@ -317,7 +322,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Upgrade(_) => "upgrade",
-            Command::Downgrade(_) => "downgrade",
+            Command::Downgrade(_) | Command::DowngradeOne(_) => "downgrade",
             Command::Stamp { .. } => "stamp",
             Command::AcceptChecksums(_) => "accept-checksum",
             Command::ResolveInterrupted { .. } => "resolve-interrupted",
@@ -1224,6 +1229,12 @@ impl Migrator {
                 self.check_known(&state.heads)?;
                 let warnings = self.check_history(&state)?;
                 let plan = self.graph().plan_downgrade(&state.heads, target)?;
+                self.apply(conn, &state, plan, warnings).await
+            }
+            Command::DowngradeOne(revision) => {
+                self.check_known(&state.heads)?;
+                let warnings = self.check_history(&state)?;
+                let plan = self.graph().plan_downgrade_one(&state.heads, revision)?;
                 self.apply(conn, &state, plan, warnings).await
             }
             Command::Stamp { target, purge } => self.stamp_locked(conn, &state, target, *purge).await,

@@ -1269,6 +1269,39 @@ impl Graph {
         self.steps(current_heads, &order, Direction::Down)
     }
 
+    /// The one step that downgrades exactly `revision`, a row of the version
+    /// table that no other applied revision needs: its parents become
+    /// current, nothing else moves. Alembic has no such target (`downgrade
+    /// <parent>` also undoes the parent's other applied descendants); kiln's
+    /// round-trip test steps with it.
+    ///
+    /// ```
+    /// use kiln_core::graph::{Graph, NodeSpec};
+    /// let spec = |id: &str, down: &[&str]| NodeSpec {
+    ///     id: id.into(),
+    ///     down_revisions: down.iter().map(|d| d.to_string()).collect(),
+    ///     ..NodeSpec::default()
+    /// };
+    /// let g = Graph::build(&[spec("a", &[]), spec("b", &["a"]), spec("c", &["a"]), spec("m", &["b", "c"])]).unwrap();
+    /// let plan = g.plan_downgrade_one(&["m".into()], "m").unwrap();
+    /// assert_eq!(plan.heads_after, ["b", "c"]);
+    /// assert!(g.plan_downgrade_one(&["m".into()], "b").is_err());
+    /// ```
+    pub fn plan_downgrade_one(&self, current_heads: &[String], revision: &str) -> Result<Plan, PlanError> {
+        let rev = self.index_of(revision).ok_or_else(|| PlanError::UnknownRevision { identifier: revision.to_string() })?;
+        let others: Vec<RevIdx> = current_heads.iter().filter(|h| *h != revision).filter_map(|h| self.index_of(h)).collect();
+        let needed = self.mark(&self.ancestors(&others, true));
+        if !current_heads.iter().any(|h| h == revision) || needed[rev] {
+            return Err(PlanError::VersionTable {
+                message: format!(
+                    "cannot downgrade only `{revision}`: it is not a current head that nothing applied needs (rows: {})",
+                    current_heads.join(", ")
+                ),
+            });
+        }
+        self.steps(current_heads, &[rev], Direction::Down)
+    }
+
     fn steps(&self, current_heads: &[String], order: &[RevIdx], direction: Direction) -> Result<Plan, PlanError> {
         let mut table = VersionTable { rows: current_heads.iter().cloned().collect(), ops: Vec::new() };
         let mut steps = Vec::with_capacity(order.len());

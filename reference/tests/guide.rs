@@ -163,3 +163,27 @@ fn the_dockerfile_and_the_kubernetes_commands_run_as_written() {
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
+
+/// `docs/testing.md`: each Rust block is a test of `tests/migrations.rs`,
+/// word for word, and the features its `Cargo.toml` block names are kiln's.
+#[test]
+fn the_testing_guide_quotes_tests_that_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let guide = std::fs::read_to_string(root.join("docs/testing.md")).unwrap();
+    let tests = std::fs::read_to_string(root.join("reference/tests/migrations.rs")).unwrap();
+    let mut blocks = 0;
+    for n in 0.. {
+        let Some(block) = guide.split("```rust\n").nth(n + 1) else { break };
+        let block = &block[..block.find("```").unwrap()];
+        assert!(tests.contains(block), "not in reference/tests/migrations.rs:\n{block}");
+        blocks += 1;
+    }
+    assert_eq!(blocks, 5, "the guide's Rust blocks were found");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let features = &manifest[manifest.find("[features]").unwrap()..];
+    let toml = fenced(&guide, "toml", 0);
+    let named = toml.split("features = [").nth(1).and_then(|s| s.split(']').next()).unwrap();
+    for f in named.split(',').map(|f| f.trim().trim_matches('"')) {
+        assert!(features.lines().any(|l| l.starts_with(&format!("{f} = "))), "kiln has no feature `{f}`");
+    }
+}

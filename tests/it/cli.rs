@@ -90,7 +90,7 @@ fn offline_sql_run_by_psql_builds_the_same_schema_as_an_online_upgrade() {
     assert!(psql.status.success(), "psql failed: {}", stderr(&psql));
     let (mut a, mut b) = (client(&online), client(&offline));
     assert_eq!(schema(&mut a), schema(&mut b));
-    assert!(schema(&mut a).iter().any(|l| l.starts_with("index ix_api_keys_last_used_at")));
+    assert!(schema(&mut a).iter().any(|l| l.starts_with("index public.ix_api_keys_last_used_at")));
     assert_eq!(versions(&mut a), versions(&mut b));
     // The offline script records history too, so kiln carries on from it.
     let check = kiln(&["--database-url", &offline, "check"]);

@@ -15,5 +15,6 @@ mod reliability;
 mod routes;
 mod runtime;
 mod safety;
+mod testing;
 mod tidy;
 mod ui;

@@ -1,27 +1,18 @@
-//! The test harness's PostgreSQL: one throwaway cluster per test binary
-//! (started on first use, stopped by its watchdog when the binary exits),
-//! and a fresh database per test so tests run in parallel.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+//! The test harness's PostgreSQL is `kiln::testing`'s: one throwaway
+//! cluster per test binary (started on first use, stopped by its watchdog
+//! when the binary exits), and a fresh database per test so tests run in
+//! parallel.
 
 use kiln::cluster::Cluster;
 
-static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-
-/// The shared cluster.
+/// The shared cluster, for the tests that restart it or read its log.
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(|| Cluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL for the tests: {e}")))
+    kiln::testing::server().cluster().expect("this test restarts the server or reads its log: unset KILN_TEST_DATABASE_URL")
 }
 
-/// A new empty database; returns its URL.
+/// A new empty database, kept for the rest of the run; returns its URL.
 pub fn fresh_db() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let c = cluster();
-    let mut admin = postgres::Client::connect(&c.url("postgres"), postgres::NoTls).unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    c.url(&name)
+    kiln::testing::TestDatabase::empty().keep()
 }
 
 /// A client on a database.
@@ -78,45 +69,22 @@ pub fn revision(id: &str, revises: &[&str], extra_header: &str, up: &str, down: 
     (format!("{id}_m.sql"), text)
 }
 
-/// Tables, columns, constraints and indexes of the public schema, as text.
+/// Panics with the objects that differ when `a` and `b` (database URLs)
+/// do not hold the same schema; returns how many objects they hold.
+pub fn assert_same_schema(a: &str, b: &str, what: &str) -> usize {
+    let read = |url: &str| kiln::testing::Snapshot::of(&mut client(url), &kiln::Tables::default()).unwrap();
+    let (x, y) = (read(a), read(b));
+    if let Some(diff) = x.diff(&y, 20) {
+        panic!("{what}: the schemas differ (- first, + second):\n{diff}");
+    }
+    x.keys().count()
+}
+
+/// The schema as `kiln::testing::Snapshot` reads it from the catalog
+/// (kiln's own tables left out), one `key: line` per line.
 pub fn schema(c: &mut postgres::Client) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for row in c
-        .query(
-            "SELECT c.oid::regclass::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
-             coalesce(pg_get_expr(d.adbin, d.adrelid), '') \
-             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY 1, 2",
-            &[],
-        )
-        .unwrap()
-    {
-        let (t, col, ty, nn, def): (String, String, String, bool, String) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        out.push(format!("column {t}.{col} {ty} notnull={nn} default={def}"));
-    }
-    for row in c
-        .query(
-            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-             WHERE connamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1, 2",
-            &[],
-        )
-        .unwrap()
-    {
-        out.push(format!("constraint {} {} {}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, String>(2)));
-    }
-    for row in c
-        .query(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
-             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-    {
-        out.push(format!("index {} {} valid={}", row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, bool>(2)));
-    }
-    out
+    let snapshot = kiln::testing::Snapshot::of(c, &kiln::Tables::default()).unwrap();
+    snapshot.keys().flat_map(|k| snapshot.get(k).unwrap().iter().map(move |l| format!("{k}: {l}"))).collect()
 }
 
 /// The length of a statement's text without its terminating `;` (which the
