@@ -198,3 +198,30 @@ fn run(c: &mut Command) -> Result<(), String> {
         Err(format!("{c:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
 }
+
+/// `url` with its database replaced: the path of a `postgres://` URL, or a
+/// `dbname=` appended to a key-value string (the last one wins).
+pub(crate) fn with_database(url: &str, database: &str) -> String {
+    let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) else {
+        return format!("{url} dbname={database}");
+    };
+    let scheme = &url[..url.len() - rest.len()];
+    let (before_query, query) = match rest.find('?') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let authority = before_query.split('/').next().unwrap_or(before_query);
+    format!("{scheme}{authority}/{database}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn a_database_replaces_the_one_in_the_url() {
+        assert_eq!(with_database("postgres://u:p@h:5432/app?sslmode=disable", "t1"), "postgres://u:p@h:5432/t1?sslmode=disable");
+        assert_eq!(with_database("postgresql://h", "t1"), "postgresql://h/t1");
+        assert_eq!(with_database("host=h user=u", "t1"), "host=h user=u dbname=t1");
+    }
+}

@@ -33,6 +33,7 @@
 
 extern crate self as kiln;
 
+pub mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(any(feature = "cli", feature = "testing"))]

@@ -679,7 +679,7 @@ fn first_column(rows: crate::conn::Rows) -> Vec<String> {
 }
 
 /// `map_err(db("what kiln was doing"))`: a database error with its context.
-fn db(context: &'static str) -> impl FnOnce(DbError) -> Error {
+pub(crate) fn db(context: &'static str) -> impl FnOnce(DbError) -> Error {
     move |source| Error::Database { context, source }
 }
 
@@ -1015,7 +1015,7 @@ impl Migrator {
         heads.iter().filter(|h| self.graph().index_of(h).is_none()).cloned().collect()
     }
 
-    fn check_known(&self, heads: &[String]) -> Result<(), Error> {
+    pub(crate) fn check_known(&self, heads: &[String]) -> Result<(), Error> {
         let unknown = self.unknown(heads);
         if unknown.is_empty() {
             Ok(())

@@ -109,6 +109,23 @@ impl Migrator {
         block_on(self.is_at_head(&mut SyncConn(client)))
     }
 
+    /// Live drift ([`Migrator::drift_on`]): `live`'s schema against the one
+    /// its version rows say it should have, built in the empty `scratch`.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations", "");
+    /// let mut live = postgres::Client::connect("host=db user=app", postgres::NoTls)?;
+    /// let mut scratch = postgres::Client::connect("host=localhost dbname=scratch", postgres::NoTls)?;
+    /// let drift = kiln::Migrator::new(MIGRATIONS).drift(&mut live, &mut scratch)?;
+    /// if let Some(text) = drift.render(20) {
+    ///     eprintln!("changed by hand:\n{text}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drift(&self, live: &mut postgres::Client, scratch: &mut postgres::Client) -> Result<crate::catalog::Drift, Error> {
+        block_on(self.drift_on(&mut SyncConn(live), &mut SyncConn(scratch)))
+    }
+
     /// At head or not, the version rows and the pending count, from one read.
     pub fn readiness(&self, client: &mut postgres::Client) -> Result<Readiness, Error> {
         block_on(self.readiness_on(&mut SyncConn(client)))

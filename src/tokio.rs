@@ -147,6 +147,16 @@ impl Migrator {
         self.is_at_head(&mut AsyncConn::new(client)).await
     }
 
+    /// Live drift ([`Migrator::drift_on`]): `live`'s schema against the one
+    /// its version rows say it should have, built in the empty `scratch`.
+    pub async fn drift_async(
+        &self,
+        live: &tokio_postgres::Client,
+        scratch: &tokio_postgres::Client,
+    ) -> Result<crate::catalog::Drift, Error> {
+        self.drift_on(&mut AsyncConn::new(live), &mut AsyncConn::new(scratch)).await
+    }
+
     /// At head or not, the version rows and the pending count, from one read.
     pub async fn readiness_async(&self, client: &tokio_postgres::Client) -> Result<Readiness, Error> {
         self.readiness_on(&mut AsyncConn::new(client)).await

@@ -35,6 +35,7 @@ pub(super) struct Args {
     pub out: Option<String>,
     /// `import alembic --python`: the interpreter with the project's Alembic.
     pub python: Option<String>,
+    pub scratch_url: Option<String>,
     pub resolution: Option<Resolution>,
     pub connect_timeout: Option<Duration>,
     pub config: Config,
@@ -98,7 +99,8 @@ pub(super) fn command(bin: &str) -> clap::Command {
         .about("Alembic-style PostgreSQL migrations: Alembic's commands over a revision graph")
         .after_help(
             "Exit codes: 0 done, 1 error, 2 bad usage, 3 `check`: revisions pending, \
-             4 the database needs a person (an unknown revision, an edited applied revision, an interrupted run).",
+             4 the database needs a person (an unknown revision, an edited applied revision, an interrupted run), \
+             5 `diff`: the schema differs from what the version rows give.",
         )
         .subcommand_required(true)
         .arg_required_else_help(true)
@@ -135,6 +137,16 @@ pub(super) fn command(bin: &str) -> clap::Command {
                 .arg(flag("allow-unknown", "ready at a revision a newer release applied (a rollback)"))
                 .arg(flag("deny-warnings", "without a database: fail on lint warnings too"))
                 .arg(flag("all", "without a database: list lint findings in the kiln.toml baseline too (as warnings)")),
+        )
+        .subcommand(
+            clap::Command::new("diff")
+                .about("Live drift: the database's schema against the one its version rows give; exit 5 when they differ")
+                .arg(value(
+                    "scratch-url",
+                    "URL",
+                    "a server (same PostgreSQL major version) where kiln may create and drop a scratch database \
+                     [default: a throwaway cluster from the local PostgreSQL binaries]",
+                )),
         )
         .subcommand(
             clap::Command::new("history")
@@ -265,6 +277,7 @@ pub(super) fn read(matches: &ArgMatches) -> Args {
         all: on(sub, "all"),
         out: text(sub, "out"),
         python: text(sub, "python"),
+        scratch_url: text(sub, "scratch-url"),
         resolution,
         connect_timeout: number(sub, "connect-timeout").map(Duration::from_secs),
         config,

@@ -195,6 +195,10 @@ pub const EXIT_PENDING: i32 = 3;
 /// part-way that kiln cannot settle, a revision that ends its own transaction.
 pub const EXIT_NEEDS_PERSON: i32 = 4;
 
+/// Exit code: `kiln diff` found the database's schema other than its
+/// version rows give (an object added, missing or changed by hand).
+pub const EXIT_DRIFT: i32 = 5;
+
 /// A command's failure: what to print and the exit code.
 struct Failure {
     code: i32,
@@ -305,6 +309,9 @@ fn dispatch(embedded: Option<Migrations>, args: &Args) -> Result<i32, Failure> {
         _ => {
             let url = args.database_url.clone().ok_or("set DATABASE_URL or pass --database-url")?;
             let session = connect_with(&url, args.connect_timeout)?;
+            if command == "diff" {
+                return commands::drift::diff(&migrator, &session, args);
+            }
             online(&migrator, &session, command, args, &pos)
         }
     }

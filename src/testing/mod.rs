@@ -46,14 +46,13 @@
 
 mod round_trip;
 mod server;
-mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+pub use crate::catalog::Snapshot;
 pub use round_trip::{assert_round_trip, assert_schema_matches, Failure, RoundTrip, Summary};
 pub use server::{server, Server};
-pub use snapshot::Snapshot;
 
 use crate::{Migrations, Migrator};
 

@@ -125,7 +125,7 @@ impl RoundTrip {
             Snapshot::of(client, &self.config.tables).map_err(|e| Failure {
                 revision: revision.to_string(),
                 direction,
-                message: format!("cannot read the catalog: {}", crate::conn::with_causes(&e)),
+                message: format!("cannot read the catalog: {e}"),
             })
         };
         let mut before = snapshot(client, "base", "upgrade")?;
@@ -221,9 +221,7 @@ pub fn assert_schema_matches(migrations: &Migrations, ddl: &str) {
         let sql: String = ddl.lines().filter(|l| !l.starts_with('\\')).flat_map(|l| [l, "\n"]).collect();
         by_ddl.connect().batch_execute(&sql).unwrap_or_else(|e| panic!("the declared schema fails: {}", crate::conn::with_causes(&e)));
         let tables = Tables::default();
-        let read = |db: &TestDatabase| {
-            Snapshot::of(&mut db.connect(), &tables).unwrap_or_else(|e| panic!("cannot read the catalog: {}", crate::conn::with_causes(&e)))
-        };
+        let read = |db: &TestDatabase| Snapshot::of(&mut db.connect(), &tables).unwrap_or_else(|e| panic!("cannot read the catalog: {e}"));
         (read(&by_migrations), read(&by_ddl))
     });
     if let Some(diff) = migrated.diff(&declared, 20) {

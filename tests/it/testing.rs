@@ -327,3 +327,36 @@ fn round_trip_of_a_directory() {
     println!("{} revisions: {:?} in {:.1} s", migrations.len(), result, started.elapsed().as_secs_f64());
     result.unwrap();
 }
+
+/// The throwaway cluster of a test binary that crashed is stopped and
+/// removed by its watchdog: nothing is left running or on disk.
+#[test]
+fn a_crashed_test_binarys_cluster_is_stopped_and_removed() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "testing::child_starts_a_cluster_and_crashes", "--ignored", "--nocapture", "--test-threads=1"])
+        .env_remove("KILN_TEST_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    let line = text.lines().find_map(|l| l.split("cluster ").nth(1)).unwrap_or_else(|| panic!("{text}"));
+    let (dir, port) = line.rsplit_once(' ').unwrap();
+    let (dir, port) = (std::path::PathBuf::from(dir), port.parse::<u16>().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while (dir.exists() || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(!dir.exists(), "{} is removed", dir.display());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on {port} any more");
+}
+
+#[test]
+#[ignore = "run by a_crashed_test_binarys_cluster_is_stopped_and_removed"]
+fn child_starts_a_cluster_and_crashes() {
+    let db = TestDatabase::migrated(&REFERENCE, "heads");
+    let cluster = kiln::testing::server().cluster().expect("a throwaway cluster");
+    println!("cluster {} {}", cluster.dir().display(), cluster.port());
+    std::mem::forget(db);
+    std::process::abort();
+}

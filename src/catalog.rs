@@ -1,8 +1,11 @@
-//! A database's schema read from `pg_catalog`, and a diff a person can read.
+//! A database's schema read from `pg_catalog`, compared object by object:
+//! what `kiln::testing`'s round trips and `kiln diff` (live drift) see.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::conn::{Conn, DbError};
+use crate::migrator::{db, Command, Error, Migrator};
 use crate::Tables;
 
 /// A schema as PostgreSQL's catalog describes it: each object under a key
@@ -22,11 +25,10 @@ use crate::Tables;
 /// storage settings.
 ///
 /// ```no_run
-/// # static MIGRATIONS: kiln::Migrations = kiln::Migrations::__new(&[], &[], "migrations", "");
-/// let db = kiln::testing::TestDatabase::migrated(&MIGRATIONS, "heads");
-/// let snapshot = kiln::testing::Snapshot::of(&mut db.connect(), &kiln::Tables::default())?;
+/// let mut client = postgres::Client::connect("host=localhost user=app", postgres::NoTls)?;
+/// let snapshot = kiln::catalog::Snapshot::of(&mut client, &kiln::Tables::default())?;
 /// assert!(snapshot.get("table public.users").is_some());
-/// # Ok::<(), postgres::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -34,7 +36,8 @@ pub struct Snapshot {
 }
 
 /// Every object as `(key, position, line)`, in one round trip. `$1`: the
-/// relations to leave out, as `schema.name`.
+/// relations to leave out, as `schema.name` (spliced in as a literal, since
+/// `Conn` speaks the simple query protocol).
 const QUERY: &str = r#"
 WITH ns AS (
     SELECT oid, nspname FROM pg_namespace
@@ -46,7 +49,7 @@ rel AS (
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
       AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
-      AND (ns.nspname || '.' || c.relname) <> ALL($1::text[])
+      AND (ns.nspname || '.' || c.relname) <> ALL($1)
 )
 SELECT 'schema ' || nspname, 0, '' FROM ns
 UNION ALL
@@ -83,7 +86,7 @@ FROM rel r JOIN pg_sequence s ON s.seqrelid = r.oid
 WHERE r.relkind = 'S'
   AND NOT EXISTS (SELECT 1 FROM pg_depend dep JOIN pg_class o ON o.oid = dep.refobjid
                   JOIN pg_namespace n ON n.oid = o.relnamespace
-                  WHERE dep.objid = r.oid AND dep.deptype IN ('a', 'i') AND (n.nspname || '.' || o.relname) = ANY($1::text[]))
+                  WHERE dep.objid = r.oid AND dep.deptype IN ('a', 'i') AND (n.nspname || '.' || o.relname) = ANY($1))
 UNION ALL
 SELECT 'constraint ' || r.name || '.' || quote_ident(k.conname), 0, pg_get_constraintdef(k.oid, true)
 FROM pg_constraint k JOIN rel r ON r.oid = k.conrelid
@@ -138,24 +141,41 @@ FROM pg_description d
 WHERE d.objoid >= 16384
   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = d.classoid AND ext.objid = d.objoid)
   AND NOT (d.classoid = 'pg_class'::regclass AND EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                                          WHERE c.oid = d.objoid AND (n.nspname || '.' || c.relname) = ANY($1::text[])))
+                                                          WHERE c.oid = d.objoid AND (n.nspname || '.' || c.relname) = ANY($1)))
 ORDER BY 1, 2, 3
 "#;
 
 impl Snapshot {
-    /// Reads the schema of the database `client` is connected to, leaving
+    /// Reads the schema of the database `conn` is connected to, leaving
     /// out the tables `tables` names (kiln's version, history and state).
-    pub fn of(client: &mut postgres::Client, tables: &Tables) -> Result<Snapshot, postgres::Error> {
-        let schema: String = match &tables.schema {
+    pub async fn read<C: Conn>(conn: &mut C, tables: &Tables) -> Result<Snapshot, DbError> {
+        Self::read_within(conn, tables, None).await
+    }
+
+    /// [`Snapshot::read`] with each query bounded by `limit` (a silent server).
+    pub(crate) async fn read_within<C: Conn>(
+        conn: &mut C,
+        tables: &Tables,
+        limit: Option<std::time::Duration>,
+    ) -> Result<Snapshot, DbError> {
+        let schema = match &tables.schema {
             Some(s) => s.clone(),
-            None => client.query_one("SELECT current_schema()::text", &[])?.get(0),
+            None => conn
+                .query_within("SELECT current_schema()::text", limit)
+                .await?
+                .first()
+                .and_then(|r| r.first())
+                .and_then(|r| r[0].clone())
+                .unwrap_or_default(),
         };
-        let excluded: Vec<String> =
-            [&tables.version_table, &tables.history_table, &tables.state_table].iter().map(|t| format!("{schema}.{t}")).collect();
+        let excluded: Vec<String> = [&tables.version_table, &tables.history_table, &tables.state_table]
+            .iter()
+            .map(|t| format!("'{}'", format!("{schema}.{t}").replace('\'', "''")))
+            .collect();
+        let sql = QUERY.replace("$1", &format!("ARRAY[{}]::text[]", excluded.join(", ")));
         let mut objects: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for row in client.query(QUERY, &[&excluded])? {
-            let (key, line): (Option<String>, Option<String>) = (row.get(0), row.get(2));
-            let Some(key) = key else { continue };
+        for row in conn.query_within(&sql, limit).await?.into_iter().flatten() {
+            let (Some(Some(key)), line) = (row.first().cloned(), row.get(2).cloned().flatten()) else { continue };
             let lines = objects.entry(key).or_default();
             for l in line.unwrap_or_default().lines() {
                 let l = l.trim_end();
@@ -165,6 +185,12 @@ impl Snapshot {
             }
         }
         Ok(Snapshot { objects })
+    }
+
+    /// [`Snapshot::read`] on a blocking client.
+    #[cfg(feature = "postgres")]
+    pub fn of(client: &mut postgres::Client, tables: &Tables) -> Result<Snapshot, DbError> {
+        crate::sync::block_on(Self::read(&mut crate::sync::SyncConn(client), tables))
     }
 
     /// The lines of one object, by key (`table public.users`).
@@ -177,50 +203,160 @@ impl Snapshot {
         self.objects.keys().map(String::as_str)
     }
 
+    /// The objects in which `other` differs from `self`, by key.
+    ///
+    /// ```
+    /// use kiln::catalog::{Change, Snapshot};
+    /// let (a, b) = (Snapshot::default(), Snapshot::default());
+    /// assert!(a.differences(&b).is_empty());
+    /// ```
+    pub fn differences(&self, other: &Snapshot) -> Vec<Difference> {
+        let keys: std::collections::BTreeSet<&String> = self.objects.keys().chain(other.objects.keys()).collect();
+        keys.into_iter()
+            .filter_map(|key| {
+                let change = match (self.objects.get(key), other.objects.get(key)) {
+                    (a, b) if a == b => return None,
+                    (Some(_), None) => Change::Missing,
+                    (None, Some(_)) => Change::LeftOver,
+                    (Some(a), Some(b)) => Change::Changed(line_diff(a, b).into_iter().map(|(m, l)| (m, l.to_string())).collect()),
+                    (None, None) => return None,
+                };
+                Some(Difference { key: key.clone(), change })
+            })
+            .collect()
+    }
+
     /// How `other` differs from `self`, object by object, as text a person
     /// can read: `missing` objects (in `self` only), `left over` ones (in
     /// `other` only), and for a changed one its lines, `-` for `self`'s and
     /// `+` for `other`'s. At most `limit` objects; `None` when equal.
     ///
     /// ```
-    /// let a = kiln::testing::Snapshot::default();
+    /// let a = kiln::catalog::Snapshot::default();
     /// assert_eq!(a.diff(&a.clone(), 10), None);
     /// ```
     pub fn diff(&self, other: &Snapshot, limit: usize) -> Option<String> {
-        let mut out = String::new();
-        let mut shown = 0;
-        let mut total = 0;
-        let keys: std::collections::BTreeSet<&String> = self.objects.keys().chain(other.objects.keys()).collect();
-        for key in keys {
-            let (a, b) = (self.objects.get(key), other.objects.get(key));
-            if a == b {
-                continue;
+        render(&self.differences(other), limit, ("missing", "left over"))
+    }
+}
+
+/// One object that differs between two snapshots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The object's key (`table public.users`).
+    pub key: String,
+    /// How it differs.
+    pub change: Change,
+}
+
+/// How an object differs, from the first snapshot to the second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// In the first only.
+    Missing,
+    /// In the second only.
+    LeftOver,
+    /// In both, with other lines: `' '` common, `'-'` the first's, `'+'` the second's.
+    Changed(Vec<(char, String)>),
+}
+
+/// Differences as text, at most `limit` objects; `words` name the first
+/// two kinds (`missing`/`left over`, or `missing`/`added` for drift).
+pub(crate) fn render(differences: &[Difference], limit: usize, words: (&str, &str)) -> Option<String> {
+    if differences.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for d in differences.iter().take(limit) {
+        match &d.change {
+            Change::Missing => {
+                let _ = writeln!(out, "  {}: {}", d.key, words.0);
             }
-            total += 1;
-            if shown == limit {
-                continue;
+            Change::LeftOver => {
+                let _ = writeln!(out, "  {}: {}", d.key, words.1);
             }
-            shown += 1;
-            match (a, b) {
-                (Some(_), None) => {
-                    let _ = writeln!(out, "  {key}: missing");
+            Change::Changed(lines) => {
+                let _ = writeln!(out, "  {}: changed", d.key);
+                for (mark, line) in lines {
+                    let _ = writeln!(out, "    {mark} {line}");
                 }
-                (None, Some(_)) => {
-                    let _ = writeln!(out, "  {key}: left over");
-                }
-                (Some(a), Some(b)) => {
-                    let _ = writeln!(out, "  {key}: changed");
-                    for (mark, line) in line_diff(a, b) {
-                        let _ = writeln!(out, "    {mark} {line}");
-                    }
-                }
-                (None, None) => {}
             }
         }
-        if total > shown {
-            let _ = writeln!(out, "  ... and {} more", total - shown);
+    }
+    if differences.len() > limit {
+        let _ = writeln!(out, "  ... and {} more", differences.len() - limit);
+    }
+    Some(out)
+}
+
+/// Live drift: what a database holds that its version rows do not
+/// explain (a hotfix applied by hand), from [`Migrator::drift_on`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    /// The version rows the expected schema was built for.
+    pub current: Vec<String>,
+    /// Each object that differs: [`Change::Missing`] for one the revisions
+    /// create that the database lacks, [`Change::LeftOver`] for one the
+    /// database has that no revision created (added by hand), and
+    /// [`Change::Changed`] with `-` the expected lines and `+` the live ones.
+    pub differences: Vec<Difference>,
+}
+
+impl Drift {
+    /// The drift of `actual`, a database at the version rows `current`,
+    /// from `expected`, the schema those rows should give.
+    pub fn new(current: Vec<String>, expected: &Snapshot, actual: &Snapshot) -> Drift {
+        Drift { current, differences: expected.differences(actual) }
+    }
+
+    /// True when the live schema is the expected one.
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty()
+    }
+
+    /// The differences as text (`missing`, `added`, `changed` with `-`
+    /// expected and `+` live lines), at most `limit` objects.
+    pub fn render(&self, limit: usize) -> Option<String> {
+        render(&self.differences, limit, ("missing", "added"))
+    }
+}
+
+impl Migrator {
+    /// Compares the schema of `live` with the one its version rows say it
+    /// should have: `scratch`, an empty database on a server of the same
+    /// PostgreSQL major version, is upgraded to each of `live`'s rows (so
+    /// to exactly the revisions `live` has applied), then both catalogs are
+    /// read ([`Snapshot`]) and compared. `live` is only read.
+    ///
+    /// An error when `live` is at a revision these migrations do not know
+    /// (its expected schema cannot be built), when `scratch` is not empty,
+    /// or when a revision fails on `scratch`.
+    pub async fn drift_on<L: Conn, S: Conn>(&self, live: &mut L, scratch: &mut S) -> Result<Drift, Error> {
+        let current = self.current_heads(live).await?;
+        let expected = self.expected_schema_on(scratch, &current).await?;
+        Ok(Drift::new(current, &expected, &self.live_schema_on(live).await?))
+    }
+
+    /// The schema the version rows `rows` should give: built by upgrading
+    /// the empty database `scratch` to each of them, then read.
+    pub async fn expected_schema_on<S: Conn>(&self, scratch: &mut S, rows: &[String]) -> Result<Snapshot, Error> {
+        self.check_known(rows)?;
+        let before = self.live_schema_on(scratch).await?;
+        if before.keys().any(|k| !k.starts_with("schema ") && k != "extension plpgsql") || !self.current_heads(scratch).await?.is_empty() {
+            return Err(Error::Database {
+                context: "checking the scratch database",
+                source: DbError::other("the scratch database is not empty: give kiln an empty database to build the expected schema in"),
+            });
         }
-        (total > 0).then_some(out)
+        for row in rows {
+            self.execute(scratch, &Command::Upgrade(row.clone())).await?;
+        }
+        self.live_schema_on(scratch).await
+    }
+
+    /// The schema of the database `conn` is on, without kiln's tables.
+    pub async fn live_schema_on<C: Conn>(&self, conn: &mut C) -> Result<Snapshot, Error> {
+        Snapshot::read_within(conn, &self.config().tables, self.config().reply_timeout).await.map_err(db("reading the catalog"))
     }
 }
 
