@@ -137,6 +137,27 @@ fn a_database_alembic_upgraded_continues_under_kiln_and_back() {
     let _ = cluster();
 }
 
+/// The `kiln` binary with `pythonpath` as Python's path.
+fn kiln_with(pythonpath: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env("PYTHONPATH", pythonpath).output().unwrap()
+}
+
+/// `kiln import alembic <versions>` into a fresh directory under target/:
+/// it must report `revisions` imported, `need_person` of them needing a
+/// person (exit 4). Returns the directory and the report.
+fn import(name: &str, pythonpath: &Path, versions: &Path, revisions: usize, need_person: usize) -> (PathBuf, String) {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/kiln-import-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = kiln_with(pythonpath, &["import", "alembic", versions.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(kiln::cli::EXIT_NEEDS_PERSON), "{report}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        report.contains(&format!("imported {revisions} revision(s)")) && report.contains(&format!("{need_person} need a person")),
+        "{report}"
+    );
+    (out, report)
+}
+
 /// A Python path with JupyterHub 6.1.1 (BSD-3-Clause) and Alembic 1.20.1:
 /// a real Alembic history whose revisions import their application.
 fn jupyterhub_path() -> PathBuf {
@@ -159,13 +180,8 @@ fn jupyterhub_path() -> PathBuf {
 fn importing_jupyterhubs_alembic_history() {
     let pythonpath = jupyterhub_path();
     let versions = pythonpath.join("jupyterhub/alembic/versions");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/kiln-import-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let kiln = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env("PYTHONPATH", &pythonpath).output().unwrap();
-    let run = kiln(&["import", "alembic", versions.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    let report = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert_eq!(run.status.code(), Some(kiln::cli::EXIT_NEEDS_PERSON), "{report}{}", String::from_utf8_lossy(&run.stderr));
-    assert!(report.contains("imported 19 revision(s)") && report.contains("11 need a person"), "{report}");
+    let kiln = |args: &[&str]| kiln_with(&pythonpath, args);
+    let (out, _) = import("jupyterhub", &pythonpath, &versions, 19, 11);
 
     // Each Alembic file's identity, read from its Python source, is in the kiln file.
     let mut files = 0;
@@ -292,13 +308,8 @@ fn psql(url: &str, script: &str) {
 #[test]
 fn importing_ckans_alembic_history_from_an_empty_database() {
     let (pythonpath, scripts) = ckan_path();
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/kiln-import-ckan-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let kiln = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env("PYTHONPATH", &pythonpath).output().unwrap();
-    let run = kiln(&["import", "alembic", scripts.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    let report = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert_eq!(run.status.code(), Some(kiln::cli::EXIT_NEEDS_PERSON), "{report}{}", String::from_utf8_lossy(&run.stderr));
-    assert!(report.contains("imported 109 revision(s)") && report.contains("2 need a person"), "{report}");
+    let kiln = |args: &[&str]| kiln_with(&pythonpath, args);
+    let (out, report) = import("ckan", &pythonpath, &scripts, 109, 2);
     // 083 counts rows through the connection before it drops two tables;
     // 038's downgrade trips over CKAN's own code offline.
     assert!(report.contains("f98d8fa2a7f7_083_remove_related_items.sql: 0 upgrade"), "{report}");
