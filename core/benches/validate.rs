@@ -108,6 +108,9 @@ fn main() {
     }
     phases(&scratch("migrations-10000"));
     lint_share(&scratch("migrations-10000"));
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    declared_share(&reference, "reference");
+    declared_share(&scratch("migrations-10000"), "10000");
     corpus_throughput();
     if std::env::var_os("KILN_BENCH_COMPILE").is_some() {
         compile_bench();
@@ -140,6 +143,47 @@ fn lint_share(dir: &Path) {
     );
     println!(
         "  validate + generate: {:.1} ms with the lint pass, {:.1} ms without: lint adds {:.0}% (target < 25%)",
+        with.as_secs_f64() * 1e3,
+        without.as_secs_f64() * 1e3,
+        100.0 * (with.as_secs_f64() / without.as_secs_f64() - 1.0)
+    );
+}
+
+/// The declared schema's share (`schema = "schema.sql"`): a copy of `dir`
+/// whose declared schema is every upgrade section in graph order (DDL that
+/// builds the head), validated with and without the comparison.
+fn declared_share(dir: &Path, name: &str) {
+    let set = kiln_core::load_dir(dir, "migrations").unwrap();
+    let copy = scratch(&format!("declared-{name}"));
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy).unwrap();
+    for r in &set.revisions {
+        std::fs::write(copy.join(&r.file_name), &r.source).unwrap();
+    }
+    let mut ddl = String::new();
+    for &i in set.history.iter().rev() {
+        let r = &set.revisions[i];
+        ddl.push_str(&r.source[r.bom_len..][r.parsed.upgrade.clone()]);
+        ddl.push('\n');
+    }
+    // Hidden, so that the run without the comparison skips it too.
+    std::fs::write(copy.join(".schema.sql"), ddl).unwrap();
+    let run = |declared: bool| {
+        let toml = copy.join("kiln.toml");
+        if declared {
+            std::fs::write(&toml, "schema = \".schema.sql\"\n").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&toml);
+        }
+        best_of(5, || {
+            let (set, _) = kiln_core::build::validate_and_render(&copy, "migrations", |_| {}).unwrap_or_else(|r| panic!("{r}"));
+            assert_eq!(set.config.declared.is_some(), declared);
+        })
+    };
+    let (with, without) = (run(true), run(false));
+    println!(
+        "  declared schema on {} revisions: {:.1} ms with the comparison, {:.1} ms without: it adds {:.1}% (target < 10%)",
+        set.revisions.len(),
         with.as_secs_f64() * 1e3,
         without.as_secs_f64() * 1e3,
         100.0 * (with.as_secs_f64() / without.as_secs_f64() - 1.0)

@@ -72,6 +72,9 @@ pub fn generate_into(manifest_dir: &Path, dir: &Path, out_file: &Path) -> Result
             println!("cargo:rerun-if-changed={}", p.display());
         }
     }
+    if let Some(p) = set.config.declared.as_ref().and_then(|d| d.path.as_ref()) {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
     // Rewrite only on change, so an unchanged tree leaves the file's mtime alone.
     if std::fs::read_to_string(out_file).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(out_file, text).map_err(|e| format!("error: cannot write {}: {e}", out_file.display()))?;

@@ -90,6 +90,26 @@ pub struct Config {
     /// commands that only read the graph (`heads`, `history`, `revision`...).
     /// Not a `kiln.toml` key: a build and a run always refuse them.
     pub allow_unfinished: bool,
+    /// `schema = "schema.sql"`: the schema the application expects at
+    /// head, as plain DDL (written by hand, or `pg_dump --schema-only`),
+    /// relative to the migrations directory. The lint pass compares the
+    /// migrations' head with it (rule `declared-schema`).
+    pub schema: Option<String>,
+    /// Where `schema` is written in kiln.toml.
+    pub schema_at: Option<crate::diagnostic::Location>,
+    /// The declared schema's text and its file, once read (by validation).
+    pub declared: Option<DeclaredSchema>,
+}
+
+/// A declared schema read for comparison ([`Config::schema`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredSchema {
+    /// Its file among the report's sources.
+    pub file: crate::diagnostic::FileId,
+    /// Its text.
+    pub text: String,
+    /// Its path on disk, for a build script's `rerun-if-changed`.
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -106,6 +126,9 @@ impl Default for Config {
             baseline_at: None,
             report_baselined: false,
             naming: NamingConvention::default(),
+            schema: None,
+            schema_at: None,
+            declared: None,
         }
     }
 }
@@ -335,6 +358,10 @@ impl Config {
                         parse_string(value).and_then(|s| IdPattern::new(&s)).map(|p| config.revision_id_pattern = Some(p))
                     }
                     "migrations" => parse_string(value).map(|s| config.migrations = Some(s)),
+                    "schema" => parse_string(value).map(|s| {
+                        config.schema = Some(s);
+                        config.schema_at = Some(crate::diagnostic::Location { file, span: value_span.clone() });
+                    }),
                     "baseline" => parse_strings(value).map(|s| {
                         config.baseline = s;
                         config.baseline_at = Some(crate::diagnostic::Location { file, span: value_span.clone() });
@@ -342,7 +369,7 @@ impl Config {
                     _ => {
                         errors
                             .push(Diagnostic::error("config", format!("unknown key `{key}` in kiln.toml")).at(file, span.clone()).with_help(
-                            "known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`, `migrations`, `baseline`",
+                            "known keys: `allow_multiple_heads`, `allow_multiple_bases`, `revision_id_pattern`, `migrations`, `baseline`, `schema`",
                         ));
                         continue;
                     }

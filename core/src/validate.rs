@@ -283,6 +283,41 @@ fn read_and_check(
     }
 }
 
+/// Reads the declared schema kiln.toml names (`schema = "..."`): a file of
+/// the directory, or a path relative to it.
+fn read_declared_schema(files: &[InputFile], display: &dyn Fn(&str) -> String, config: &mut Config, report: &mut Report) {
+    let Some(name) = config.schema.clone() else { return };
+    let (bytes, path) = match files.iter().find(|f| f.name == name && !f.is_dir) {
+        Some(f) => (Ok(f.bytes.clone()), f.path.clone()),
+        None => {
+            let dir =
+                files.iter().find(|f| f.name == CONFIG_FILE).and_then(|f| f.path.as_ref()).and_then(|p| p.parent().map(Path::to_path_buf));
+            match dir {
+                Some(dir) => {
+                    let path = dir.join(&name);
+                    (fs::read(&path).map_err(|e| e.to_string()), Some(path.canonicalize().unwrap_or(path)))
+                }
+                None => (Err("the directory is not on disk".to_string()), None),
+            }
+        }
+    };
+    match bytes {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).trim_start_matches('\u{feff}').to_string();
+            let file = report.sources.add(SourceFile::new(display(&name), path.clone(), text.clone()));
+            config.declared = Some(crate::config::DeclaredSchema { file, text, path });
+        }
+        Err(e) => {
+            let mut d = Diagnostic::error("config", format!("cannot read the declared schema `{}`: {e}", display(&name)))
+                .with_help("`schema` in kiln.toml names a file relative to the migrations directory");
+            if let Some(at) = &config.schema_at {
+                d = d.at(at.file, at.span.clone());
+            }
+            report.diagnostics.push(d);
+        }
+    }
+}
+
 /// Files that are not revisions and are skipped on purpose: the config file
 /// and hidden files (`.gitkeep`, editor state).
 fn is_ignored(name: &str) -> bool {
@@ -328,6 +363,7 @@ fn check_with(
         }
     }
     adjust(&mut config);
+    read_declared_schema(&files, &display, &mut config, &mut report);
 
     let mut parsed: Vec<LoadedRevision> = Vec::new();
     // Meanwhile the pipeline's thread parses the files' SQL (`lint::Pipeline`).
@@ -337,7 +373,7 @@ fn check_with(
         let mut unparsed_ids: Vec<String> = Vec::new();
         let mut parse_failed = false;
         for f in &files {
-            if is_ignored(&f.name) || (f.name == CONFIG_FILE && !f.is_dir) {
+            if is_ignored(&f.name) || (f.name == CONFIG_FILE && !f.is_dir) || config.schema.as_deref() == Some(f.name.as_str()) {
                 continue;
             }
             if f.is_dir {

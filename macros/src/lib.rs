@@ -81,24 +81,25 @@ fn expand(input: proc_macro2::TokenStream) -> Result<proc_macro2::TokenStream, V
         .map(|d| d.render(&set.report.sources).trim_end().to_string())
         .collect();
     // rustc rebuilds when an `include_bytes!` file changes: so an edit to
-    // kiln.toml (a lint level) is seen like an edit to a revision.
+    // kiln.toml (a lint level) or to the declared schema is seen like an
+    // edit to a revision.
     let config = path.join(kiln_core::config::CONFIG_FILE);
-    let config = config.is_file().then(|| config.canonicalize().unwrap_or(config));
-    Ok(wrap(table, &warnings, config.as_deref()))
+    let mut tracked: Vec<std::path::PathBuf> = config.is_file().then(|| config.canonicalize().unwrap_or(config)).into_iter().collect();
+    tracked.extend(set.config.declared.as_ref().and_then(|d| d.path.clone()));
+    Ok(wrap(table, &warnings, &tracked))
 }
 
-/// The table, in a block that also tracks `kiln.toml` and carries the
+/// The table, in a block that also tracks `kiln.toml` (and the declared schema) and carries the
 /// warnings. Stable Rust gives proc-macros no warning API: each lint
 /// warning becomes the note of a `#[deprecated]` constant that the block
 /// uses, so rustc prints it as a warning (`#[allow(deprecated)]` on the
 /// item silences it).
-fn wrap(table: proc_macro2::TokenStream, warnings: &[String], config: Option<&std::path::Path>) -> proc_macro2::TokenStream {
-    let config = config.and_then(|p| p.to_str());
-    if warnings.is_empty() && config.is_none() {
+fn wrap(table: proc_macro2::TokenStream, warnings: &[String], tracked: &[std::path::PathBuf]) -> proc_macro2::TokenStream {
+    if warnings.is_empty() && tracked.is_empty() {
         return table;
     }
     let mut body = proc_macro2::TokenStream::new();
-    if let Some(path) = config {
+    for path in tracked.iter().filter_map(|p| p.to_str()) {
         let item: proc_macro2::TokenStream =
             format!("const _: &[u8] = ::core::include_bytes!({});", Literal::string(path)).parse().expect("valid tokens");
         body.extend(item);

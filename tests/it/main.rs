@@ -5,6 +5,7 @@ mod alembic_output;
 mod build_script;
 mod cli;
 mod corpus;
+mod declared;
 mod drift;
 mod embed;
 mod lint;

@@ -204,6 +204,28 @@ fn graph_order(graph: &Graph, n: usize) -> (Vec<RevIdx>, Vec<Vec<RevIdx>>) {
 /// Runs the lint pass over revisions parsed by [`parse_all`], adding
 /// diagnostics to `report`.
 pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph, config: &Config, out: &mut Vec<Diagnostic>) {
+    // The declared schema is parsed on a thread of its own while the
+    // revisions are replayed here.
+    std::thread::scope(|scope| {
+        let declared = config
+            .declared
+            .as_ref()
+            .filter(|_| config.level(super::declared::RULE) != Level::Allow)
+            .map(|d| (d, scope.spawn(|| super::declared::parse(&d.text))));
+        lint_with(revs, parsed, graph, config, declared, out);
+    });
+}
+
+type DeclaredParse<'s> = (&'s crate::config::DeclaredSchema, std::thread::ScopedJoinHandle<'s, super::declared::Parse>);
+
+fn lint_with(
+    revs: &[LoadedRevision],
+    parsed: &[Parsedrev],
+    graph: &Graph,
+    config: &Config,
+    declared: Option<DeclaredParse<'_>>,
+    out: &mut Vec<Diagnostic>,
+) {
     let (order, deps) = graph_order(graph, revs.len());
     let mut uses: Vec<usize> = vec![0; revs.len()];
     for d in &deps {
@@ -222,6 +244,7 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
         }
     };
     let mut emitter = Emitter { config, first_of_rule: Vec::new(), baselined: &baselined };
+    let mut head: Option<Model> = None;
     for (ordinal, &r) in order.iter().enumerate() {
         let mut model = Model::default();
         for (i, &p) in deps[r].iter().enumerate() {
@@ -244,6 +267,24 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
         emitter.emit(r, &revs[r], findings, out);
         if uses[r] > 0 {
             models[r] = Some(model);
+        } else if declared.is_some() {
+            // A head: what the declared schema is compared with.
+            match &mut head {
+                None => head = Some(model),
+                Some(h) => h.merge_from(&model),
+            }
+        }
+    }
+    if let (Some((schema, parsing)), Some(head)) = (declared, &head) {
+        let Ok(parse) = parsing.join() else { return };
+        let mut found = Vec::new();
+        super::declared::compare(schema, parse, head, revs, parsed, &order, &mut found);
+        let warn = config.level(super::declared::RULE) == Level::Warn;
+        for mut d in found {
+            if warn {
+                d.severity = crate::diagnostic::Severity::Warning;
+            }
+            out.push(d);
         }
     }
 }

@@ -19,6 +19,8 @@ mod cache;
 #[cfg(feature = "lint")]
 mod check;
 #[cfg(feature = "lint")]
+mod declared;
+#[cfg(feature = "lint")]
 pub(crate) mod model;
 #[cfg(feature = "lint")]
 pub(crate) mod names;
@@ -131,6 +133,11 @@ pub const RULES: &[Rule] = &[
         summary: "primary keys follow the `pk` template of `[naming_convention]`, when kiln.toml sets one",
     },
     Rule { name: "check-name", default: Level::Error, summary: "check constraints follow the `ck` template of `[naming_convention]`, when kiln.toml sets one" },
+    Rule {
+        name: "declared-schema",
+        default: Level::Error,
+        summary: "the migrations' head is the schema kiln.toml's `schema` file declares (tables, columns, constraints, indexes, objects)",
+    },
     Rule { name: "timestamptz", default: Level::Error, summary: "no `TIMESTAMP` without time zone" },
     Rule { name: "ulid-primary-key", default: Level::Error, summary: "an `id` primary key is a ULID: `VARCHAR(26)` or `CHAR(26)`" },
     Rule { name: "foreign-key-type", default: Level::Error, summary: "a foreign-key column has the type of the column it references" },

@@ -318,6 +318,11 @@ fn lower_column(c: &sql::ColumnDef, rev: u32) -> Column {
 }
 
 impl Model {
+    /// Every table, by key.
+    pub fn tables(&self) -> impl Iterator<Item = (&str, &Table)> {
+        self.tables.iter().map(|(k, t)| (&**k, &**t))
+    }
+
     /// The table filed under `key`.
     pub fn table(&self, key: &str) -> Option<&Table> {
         self.tables.get(key).map(|t| &**t)

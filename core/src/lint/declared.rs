@@ -1,0 +1,400 @@
+//! The declared schema (`schema = "schema.sql"` in kiln.toml) against the
+//! migrations' head: Alembic's `alembic check` at compile time.
+//!
+//! Both sides are replayed into the lint pass's [`Model`] by the same
+//! parser, so a hand-written file and `pg_dump --schema-only` output read
+//! alike: names lose a `public.` schema, defaults lose their `::type`
+//! casts, types are canonical (`character varying(26)` is `varchar(26)`).
+//! What the model cannot follow (a `DO` block, a table changed by a
+//! statement it does not understand, a serial's sequence) is left out of
+//! the comparison: inconclusive, never a false error.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+
+use super::check::Parsedrev;
+use super::model::{self, Model, Table};
+use super::sql::{self, Op};
+use crate::config::DeclaredSchema;
+use crate::diagnostic::{Diagnostic, FileId};
+use crate::validate::LoadedRevision;
+
+/// The rule's name, for `[lints]` and allow comments.
+pub(super) const RULE: &str = "declared-schema";
+
+/// kiln's own tables, which a dump of a migrated database holds.
+const KILN_TABLES: [&str; 3] = ["alembic_version", "kiln_history", "kiln_state"];
+
+/// Where each declared object is written in the schema file.
+#[derive(Default)]
+struct Spans {
+    tables: HashMap<String, Range<usize>>,
+    columns: HashMap<(String, String), Range<usize>>,
+    indexes: HashMap<String, Range<usize>>,
+    constraints: HashMap<(String, String), Range<usize>>,
+    objects: HashMap<String, Range<usize>>,
+}
+
+/// `public.users` and `users` are the same table.
+fn norm(key: &str) -> String {
+    key.strip_prefix("public.").unwrap_or(key).to_string()
+}
+
+/// An object key (`function|public.touch`, `trigger|tr on public.t`) without `public.`.
+fn norm_object(key: &str) -> String {
+    key.replacen("|public.", "|", 1).replace(" on public.", " on ")
+}
+
+/// A default without its `::type` casts, which `pg_dump` writes and a
+/// hand-written file usually does not (`'free' :: character varying`).
+fn norm_default(text: &str) -> String {
+    let tokens: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let cast = match (tokens[i], tokens.get(i + 1)) {
+            ("::", _) => Some(1),
+            (":", Some(&":")) => Some(2),
+            _ => None,
+        };
+        if let Some(skip) = cast {
+            i += skip;
+            while i < tokens.len() && tokens[i].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '"')) {
+                i += 1;
+                // A length or precision: `( 26 )`, `[ ]`.
+                if tokens.get(i) == Some(&"(") && tokens.get(i + 2) == Some(&")") {
+                    i += 3;
+                } else if tokens.get(i) == Some(&"[") && tokens.get(i + 1) == Some(&"]") {
+                    i += 2;
+                }
+            }
+            continue;
+        }
+        out.push(tokens[i]);
+        i += 1;
+    }
+    out.join(" ")
+}
+
+/// The declared schema's statements, parsed (on a thread of its own).
+pub(super) struct Parse(sql::Parsed);
+
+/// Parses a declared schema. psql meta-commands (`\restrict` in a recent
+/// pg_dump) are not SQL: they are blanked, keeping offsets.
+pub(super) fn parse(text: &str) -> Parse {
+    let cleaned: String = text
+        .split_inclusive('\n')
+        .map(|l| if l.starts_with('\\') { l.chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect() } else { l.to_string() })
+        .collect();
+    Parse(sql::parse(&cleaned))
+}
+
+/// The declared schema replayed into a model, with where each object is.
+fn declared_model(Parse(parsed): Parse) -> (Model, Spans, Vec<(String, Range<usize>)>) {
+    let mut errors: Vec<(String, Range<usize>)> = parsed.errors.clone();
+    if let Some(e) = &parsed.too_complex {
+        errors.push(e.clone());
+    }
+    let mut m = Model::default();
+    let mut spans = Spans::default();
+    for st in &parsed.stmts {
+        match &st.op {
+            Op::CreateTable(ct) => {
+                let t = norm(&ct.table.key());
+                spans.tables.entry(t.clone()).or_insert(st.span.clone());
+                for c in &ct.columns {
+                    spans.columns.insert((t.clone(), c.name.value.clone()), c.span.clone());
+                    for k in &c.constraints {
+                        if let Some(n) = &k.name {
+                            spans.constraints.insert((t.clone(), n.value.clone()), k.span.clone());
+                        }
+                    }
+                }
+                for k in &ct.constraints {
+                    if let Some(n) = &k.name {
+                        spans.constraints.insert((t.clone(), n.value.clone()), k.span.clone());
+                    }
+                }
+            }
+            Op::AlterTable { table, actions, .. } => {
+                let t = norm(&table.key());
+                for (span, a) in actions {
+                    match a {
+                        sql::Action::AddConstraint(k) => {
+                            if let Some(n) = &k.name {
+                                spans.constraints.insert((t.clone(), n.value.clone()), span.clone());
+                            }
+                        }
+                        sql::Action::AddColumn(c) => {
+                            spans.columns.insert((t.clone(), c.name.value.clone()), span.clone());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Op::CreateIndex(ci) => {
+                if let Some(n) = &ci.name {
+                    spans.indexes.insert(n.value.clone(), st.span.clone());
+                }
+            }
+            Op::CreateObject { kind, name, .. } => {
+                spans.objects.insert(norm_object(&format!("{kind}|{}", name.key())), st.span.clone());
+            }
+            Op::CreateEnum { name, .. } => {
+                spans.objects.insert(norm_object(&format!("type|{}", name.key())), st.span.clone());
+            }
+            _ => {}
+        }
+        m.apply(&st.op, 0);
+    }
+    (m, spans, errors)
+}
+
+/// A table as compared: columns by name (order is the physical layout,
+/// not part of what an application expects), constraints and indexes by
+/// name, names without `public.`.
+#[derive(PartialEq, Eq)]
+struct Shape {
+    columns: BTreeMap<String, (Option<String>, bool, Option<String>)>,
+    constraints: BTreeMap<String, String>,
+    indexes: BTreeMap<String, (Vec<Option<String>>, bool)>,
+    /// A column fed by a sequence (`serial`, `nextval(...)`): its default is
+    /// not compared, the sequence not required.
+    sequences: BTreeSet<String>,
+}
+
+fn shape(table: &Table) -> Shape {
+    let mut sequences = BTreeSet::new();
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| {
+            let default = c.default.as_deref().map(norm_default);
+            let fed = default.as_deref().is_some_and(|d| d.contains("nextval"));
+            if fed {
+                if let Some(seq) = default.as_deref().and_then(|d| d.split('\'').nth(1)) {
+                    sequences.insert(norm(seq));
+                }
+            }
+            (c.name.clone(), (c.ty.clone(), c.not_null, if fed { None } else { default }))
+        })
+        .collect();
+    let constraints = table
+        .constraints
+        .iter()
+        .map(|k| {
+            let kind = match &k.kind {
+                model::Kind::ForeignKey { columns, table, ref_columns, options } => model::Kind::ForeignKey {
+                    columns: columns.clone(),
+                    table: norm(table),
+                    ref_columns: ref_columns.clone(),
+                    options: options.clone(),
+                },
+                other => other.clone(),
+            };
+            (k.name.clone(), kind.describe())
+        })
+        .collect();
+    let indexes = table.indexes.iter().map(|i| (norm(&i.name), (i.columns.clone(), i.unique))).collect();
+    Shape { columns, constraints, indexes, sequences }
+}
+
+/// Compares the declared schema with `head` (the merged model of every
+/// head), pushing one diagnostic per difference.
+pub(super) fn compare(
+    declared: &DeclaredSchema,
+    parse: Parse,
+    head: &Model,
+    revs: &[LoadedRevision],
+    parsed: &[Parsedrev],
+    order: &[usize],
+    out: &mut Vec<Diagnostic>,
+) {
+    let (want, spans, errors) = declared_model(parse);
+    let file = declared.file;
+    for (message, span) in errors {
+        out.push(
+            Diagnostic::error(RULE, format!("the declared schema does not parse: {message}"))
+                .at(file, span)
+                .with_help("the declared schema is plain PostgreSQL DDL, as `pg_dump --schema-only` writes it"),
+        );
+    }
+    let at = |span: Option<&Range<usize>>| span.cloned().unwrap_or(0..0);
+    let help_add = "write a revision that makes the migrations give it (`kiln revision -m \"...\"`), or change the declared schema";
+    let have: BTreeMap<String, &Table> = head.tables().map(|(k, t)| (norm(k), t)).collect();
+    let declared_tables: BTreeMap<String, &Table> =
+        want.tables().map(|(k, t)| (norm(k), t)).filter(|(k, _)| !KILN_TABLES.contains(&k.as_str())).collect();
+    let mut fed_sequences: BTreeSet<String> = BTreeSet::new();
+
+    for (name, table) in &declared_tables {
+        match have.get(name) {
+            None if !head.opaque => out.push(
+                Diagnostic::error(RULE, format!("table `{name}` is declared, but the migrations do not create it"))
+                    .at(file, at(spans.tables.get(name)))
+                    .with_help(help_add),
+            ),
+            None => {}
+            Some(got) if table.uncertain || got.uncertain => {}
+            Some(got) => {
+                let (w, g) = (shape(table), shape(got));
+                fed_sequences.extend(w.sequences.iter().chain(&g.sequences).cloned());
+                compare_table(name, &w, &g, &spans, file, out);
+            }
+        }
+    }
+    for (name, table) in &have {
+        if declared_tables.contains_key(name) || want.opaque || KILN_TABLES.contains(&name.as_str()) {
+            continue;
+        }
+        fed_sequences.extend(shape(table).sequences);
+        let (rev_file, span) = created_at(name, table.created_in, revs, parsed, order);
+        let mut d =
+            Diagnostic::error(RULE, format!("table `{name}` exists after the migrations, but the declared schema does not have it"))
+                .with_help("declare it, or write a revision that drops it");
+        d = match rev_file {
+            Some(f) => d.at(f, span),
+            None => d.at(file, 0..0),
+        };
+        out.push(d);
+    }
+
+    // Functions, views, types, sequences and triggers, by name; enums by values.
+    let objects = |m: &Model| -> BTreeSet<String> {
+        m.objects()
+            .iter()
+            .map(|k| norm_object(k))
+            .filter(|k| !(k.starts_with("sequence|") && fed_sequences.contains(k.trim_start_matches("sequence|"))))
+            .collect()
+    };
+    let (want_objects, have_objects) = (objects(&want), objects(head));
+    for key in want_objects.difference(&have_objects) {
+        if head.opaque {
+            break;
+        }
+        let (kind, name) = key.split_once('|').unwrap_or(("object", key));
+        let span = spans
+            .objects
+            .get(key)
+            .or_else(|| key.strip_prefix("enum|").and_then(|k| spans.objects.get(&format!("type|{}", k.split('|').next().unwrap_or(k)))));
+        let what = if kind == "enum" { format!("enum values `{}`", name.replace('\u{1f}', "', '")) } else { format!("{kind} `{name}`") };
+        out.push(
+            Diagnostic::error(RULE, format!("{what} is declared, but the migrations do not give it"))
+                .at(file, at(span))
+                .with_help(help_add),
+        );
+    }
+    for key in have_objects.difference(&want_objects) {
+        if want.opaque {
+            break;
+        }
+        let (kind, name) = key.split_once('|').unwrap_or(("object", key));
+        let what = if kind == "enum" { format!("enum values `{}`", name.replace('\u{1f}', "', '")) } else { format!("{kind} `{name}`") };
+        out.push(
+            Diagnostic::error(RULE, format!("{what} exists after the migrations, but the declared schema does not have it"))
+                .at(file, 0..0)
+                .with_help("declare it, or write a revision that drops it"),
+        );
+    }
+}
+
+fn compare_table(name: &str, want: &Shape, got: &Shape, spans: &Spans, file: FileId, out: &mut Vec<Diagnostic>) {
+    let table_at = spans.tables.get(name).cloned().unwrap_or(0..0);
+    let mut push = |span: Option<&Range<usize>>, message: String, help: &str| {
+        out.push(Diagnostic::error(RULE, message).at(file, span.cloned().unwrap_or_else(|| table_at.clone())).with_help(help.to_string()));
+    };
+    let help_add = "write a revision that makes the migrations give it (`kiln revision -m \"...\"`), or change the declared schema";
+    let help_drop = "declare it, or write a revision that drops it";
+    for (col, (ty, not_null, default)) in &want.columns {
+        let span = spans.columns.get(&(name.to_string(), col.clone()));
+        match got.columns.get(col) {
+            None => push(span, format!("column `{name}.{col}` is declared, but the migrations do not add it"), help_add),
+            Some((gty, gnn, gdef)) => {
+                if let (Some(a), Some(b)) = (ty, gty) {
+                    if a != b {
+                        push(span, format!("column `{name}.{col}` is declared `{a}`, but the migrations make it `{b}`"), help_add);
+                    }
+                }
+                if not_null != gnn {
+                    let word = |n: &bool| if *n { "NOT NULL" } else { "nullable" };
+                    push(
+                        span,
+                        format!("column `{name}.{col}` is declared {}, but the migrations make it {}", word(not_null), word(gnn)),
+                        help_add,
+                    );
+                }
+                if default != gdef {
+                    let show = |d: &Option<String>| d.as_deref().map_or("no default".to_string(), |d| format!("DEFAULT {d}"));
+                    push(
+                        span,
+                        format!("column `{name}.{col}` is declared with {}, but the migrations give {}", show(default), show(gdef)),
+                        help_add,
+                    );
+                }
+            }
+        }
+    }
+    for col in got.columns.keys().filter(|c| !want.columns.contains_key(*c)) {
+        push(None, format!("column `{name}.{col}` exists after the migrations, but the declared schema does not have it"), help_drop);
+    }
+    for (k, what) in &want.constraints {
+        let span = spans.constraints.get(&(name.to_string(), k.clone()));
+        match got.constraints.get(k) {
+            None => push(span, format!("constraint `{k}` on `{name}` ({what}) is declared, but the migrations do not add it"), help_add),
+            Some(g) if g != what => {
+                push(span, format!("constraint `{k}` on `{name}` is declared `{what}`, but the migrations make it `{g}`"), help_add)
+            }
+            Some(_) => {}
+        }
+    }
+    for (k, what) in got.constraints.iter().filter(|(k, _)| !want.constraints.contains_key(*k)) {
+        push(
+            None,
+            format!("constraint `{k}` on `{name}` ({what}) exists after the migrations, but the declared schema does not have it"),
+            help_drop,
+        );
+    }
+    for (i, shape) in &want.indexes {
+        let span = spans.indexes.get(i).or_else(|| spans.indexes.get(&format!("public.{i}")));
+        match got.indexes.get(i) {
+            None => push(span, format!("index `{i}` on `{name}` is declared, but the migrations do not create it"), help_add),
+            Some(g) if g != shape => {
+                push(span, format!("index `{i}` on `{name}` is declared on other columns than the migrations give"), help_add)
+            }
+            Some(_) => {}
+        }
+    }
+    for i in got.indexes.keys().filter(|i| !want.indexes.contains_key(*i)) {
+        push(None, format!("index `{i}` on `{name}` exists after the migrations, but the declared schema does not have it"), help_drop);
+    }
+}
+
+/// The revision file and statement that created table `name`, when known.
+fn created_at(name: &str, ordinal: u32, revs: &[LoadedRevision], parsed: &[Parsedrev], order: &[usize]) -> (Option<FileId>, Range<usize>) {
+    let Some(&r) = order.get(ordinal as usize) else { return (None, 0..0) };
+    let section = &parsed[r].upgrade;
+    let span = section
+        .parsed
+        .stmts
+        .iter()
+        .find(|st| {
+            matches!(&st.op, Op::CreateTable(ct) if norm(&ct.table.key()) == name)
+                || matches!(&st.op, Op::CreateTableAs(t) if norm(&t.key()) == name)
+        })
+        .map_or(0..0, |st| section.start + st.span.start..section.start + st.span.end);
+    (Some(revs[r].file), span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::norm_default;
+
+    #[test]
+    fn casts_are_not_part_of_a_default() {
+        assert_eq!(norm_default("'free' :: character varying"), "'free'");
+        assert_eq!(norm_default("'free' : : character varying"), "'free'");
+        assert_eq!(norm_default("'{}' :: jsonb"), "'{}'");
+        assert_eq!(norm_default("now ( )"), "now ( )");
+        assert_eq!(norm_default("'a' :: varchar ( 3 )"), "'a'");
+        assert_eq!(norm_default("0"), "0");
+    }
+}
