@@ -101,6 +101,20 @@ impl<S> StatementKind<S> {
     }
 }
 
+/// `text` with its psql meta-command lines (`\restrict`, which a recent
+/// `pg_dump` writes) blanked: spaces, so that offsets into it stay those of
+/// `text`. What a schema file holds that is not SQL.
+///
+/// ```
+/// let dump = "\\restrict abc\nCREATE TABLE t (id int);\n";
+/// assert_eq!(kiln_core::sql::without_meta_commands(dump), "             \nCREATE TABLE t (id int);\n");
+/// ```
+pub fn without_meta_commands(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|l| if l.starts_with('\\') { l.chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect() } else { l.to_string() })
+        .collect()
+}
+
 /// The statements of one section of SQL, as the build's parser sees them
 /// (ranges relative to `sql`). Text that does not parse still yields the
 /// statements the parser recovered; the build refuses such a file anyway.

@@ -218,8 +218,10 @@ pub fn assert_schema_matches(migrations: &Migrations, ddl: &str) {
     let (migrated, declared) = off_runtime(|| {
         let by_migrations = TestDatabase::migrated(migrations, "heads");
         let by_ddl = TestDatabase::empty();
-        let sql: String = ddl.lines().filter(|l| !l.starts_with('\\')).flat_map(|l| [l, "\n"]).collect();
-        by_ddl.connect().batch_execute(&sql).unwrap_or_else(|e| panic!("the declared schema fails: {}", crate::conn::with_causes(&e)));
+        by_ddl
+            .connect()
+            .batch_execute(&kiln_core::sql::without_meta_commands(ddl))
+            .unwrap_or_else(|e| panic!("the declared schema fails: {}", crate::conn::with_causes(&e)));
         let tables = Tables::default();
         let read = |db: &TestDatabase| Snapshot::of(&mut db.connect(), &tables).unwrap_or_else(|e| panic!("cannot read the catalog: {e}"));
         (read(&by_migrations), read(&by_ddl))

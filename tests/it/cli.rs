@@ -6,11 +6,11 @@ use std::process::{Command, Output};
 
 use crate::pg::{client, cluster, fresh_db, schema, versions};
 
-fn kiln(args: &[&str]) -> Output {
+pub(crate) fn kiln(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env_remove("DATABASE_URL").output().unwrap()
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

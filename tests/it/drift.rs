@@ -1,18 +1,10 @@
 //! `kiln diff` and `Migrator::drift`: a live database's schema against the
 //! one its version rows say it should have.
 
-use std::process::{Command, Output};
-
 use kartograph::MIGRATIONS as REFERENCE;
 use kiln::testing::TestDatabase;
 
-fn kiln(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).env_remove("DATABASE_URL").output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::cli::{kiln, stdout};
 
 /// The hotfixes production gets by hand: an index added, one dropped, a
 /// constraint relaxed.

@@ -235,14 +235,7 @@ fn lint_with(
     }
     let mut models: Vec<Option<Model>> = vec![None; revs.len()];
     // Deployed history: the baseline and everything it needs.
-    let baselined = {
-        let at: Vec<_> = config.baseline.iter().filter_map(|b| graph.index_of(b)).collect();
-        if at.is_empty() {
-            vec![false; revs.len()]
-        } else {
-            graph.applied_with(&at)
-        }
-    };
+    let baselined = graph.applied_with(&config.baseline.iter().filter_map(|b| graph.index_of(b)).collect::<Vec<_>>());
     let mut emitter = Emitter { config, first_of_rule: Vec::new(), baselined: &baselined };
     let mut head: Option<Model> = None;
     for (ordinal, &r) in order.iter().enumerate() {

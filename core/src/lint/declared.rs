@@ -25,6 +25,22 @@ pub(super) const RULE: &str = "declared-schema";
 /// kiln's own tables, which a dump of a migrated database holds.
 const KILN_TABLES: [&str; 3] = ["alembic_version", "kiln_history", "kiln_state"];
 
+/// The help for an object the declared schema has and the migrations do not.
+const HELP_ADD: &str = "write a revision that makes the migrations give it (`kiln revision -m \"...\"`), or change the declared schema";
+
+/// The help for an object the migrations give and the declared schema lacks.
+const HELP_DROP: &str = "declare it, or write a revision that drops it";
+
+/// An object of [`Model::objects`] for a message: `function \`touch\``,
+/// or an enum's values.
+fn describe_object(kind: &str, name: &str) -> String {
+    if kind == "enum" {
+        format!("enum values `{}`", name.replace(model::ENUM_SEP, "', '"))
+    } else {
+        format!("{kind} `{name}`")
+    }
+}
+
 /// Where each declared object is written in the schema file.
 #[derive(Default)]
 struct Spans {
@@ -79,14 +95,9 @@ fn norm_default(text: &str) -> String {
 /// The declared schema's statements, parsed (on a thread of its own).
 pub(super) struct Parse(sql::Parsed);
 
-/// Parses a declared schema. psql meta-commands (`\restrict` in a recent
-/// pg_dump) are not SQL: they are blanked, keeping offsets.
+/// Parses a declared schema, its psql meta-commands blanked.
 pub(super) fn parse(text: &str) -> Parse {
-    let cleaned: String = text
-        .split_inclusive('\n')
-        .map(|l| if l.starts_with('\\') { l.chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect() } else { l.to_string() })
-        .collect();
-    Parse(sql::parse(&cleaned))
+    Parse(sql::parse(&crate::sql::without_meta_commands(text)))
 }
 
 /// The declared schema replayed into a model, with where each object is.
@@ -220,7 +231,6 @@ pub(super) fn compare(
         );
     }
     let at = |span: Option<&Range<usize>>| span.cloned().unwrap_or(0..0);
-    let help_add = "write a revision that makes the migrations give it (`kiln revision -m \"...\"`), or change the declared schema";
     let have: BTreeMap<String, &Table> = head.tables().map(|(k, t)| (norm(k), t)).collect();
     let declared_tables: BTreeMap<String, &Table> =
         want.tables().map(|(k, t)| (norm(k), t)).filter(|(k, _)| !KILN_TABLES.contains(&k.as_str())).collect();
@@ -231,7 +241,7 @@ pub(super) fn compare(
             None if !head.opaque => out.push(
                 Diagnostic::error(RULE, format!("table `{name}` is declared, but the migrations do not create it"))
                     .at(file, at(spans.tables.get(name)))
-                    .with_help(help_add),
+                    .with_help(HELP_ADD),
             ),
             None => {}
             Some(got) if table.uncertain || got.uncertain => {}
@@ -250,7 +260,7 @@ pub(super) fn compare(
         let (rev_file, span) = created_at(name, table.created_in, revs, parsed, order);
         let mut d =
             Diagnostic::error(RULE, format!("table `{name}` exists after the migrations, but the declared schema does not have it"))
-                .with_help("declare it, or write a revision that drops it");
+                .with_help(HELP_DROP);
         d = match rev_file {
             Some(f) => d.at(f, span),
             None => d.at(file, 0..0),
@@ -276,11 +286,11 @@ pub(super) fn compare(
             .objects
             .get(key)
             .or_else(|| key.strip_prefix("enum|").and_then(|k| spans.objects.get(&format!("type|{}", k.split('|').next().unwrap_or(k)))));
-        let what = if kind == "enum" { format!("enum values `{}`", name.replace('\u{1f}', "', '")) } else { format!("{kind} `{name}`") };
+        let what = describe_object(kind, name);
         out.push(
             Diagnostic::error(RULE, format!("{what} is declared, but the migrations do not give it"))
                 .at(file, at(span))
-                .with_help(help_add),
+                .with_help(HELP_ADD),
         );
     }
     for key in have_objects.difference(&want_objects) {
@@ -288,11 +298,11 @@ pub(super) fn compare(
             break;
         }
         let (kind, name) = key.split_once('|').unwrap_or(("object", key));
-        let what = if kind == "enum" { format!("enum values `{}`", name.replace('\u{1f}', "', '")) } else { format!("{kind} `{name}`") };
+        let what = describe_object(kind, name);
         out.push(
             Diagnostic::error(RULE, format!("{what} exists after the migrations, but the declared schema does not have it"))
                 .at(file, 0..0)
-                .with_help("declare it, or write a revision that drops it"),
+                .with_help(HELP_DROP),
         );
     }
 }
@@ -302,16 +312,14 @@ fn compare_table(name: &str, want: &Shape, got: &Shape, spans: &Spans, file: Fil
     let mut push = |span: Option<&Range<usize>>, message: String, help: &str| {
         out.push(Diagnostic::error(RULE, message).at(file, span.cloned().unwrap_or_else(|| table_at.clone())).with_help(help.to_string()));
     };
-    let help_add = "write a revision that makes the migrations give it (`kiln revision -m \"...\"`), or change the declared schema";
-    let help_drop = "declare it, or write a revision that drops it";
     for (col, (ty, not_null, default)) in &want.columns {
         let span = spans.columns.get(&(name.to_string(), col.clone()));
         match got.columns.get(col) {
-            None => push(span, format!("column `{name}.{col}` is declared, but the migrations do not add it"), help_add),
+            None => push(span, format!("column `{name}.{col}` is declared, but the migrations do not add it"), HELP_ADD),
             Some((gty, gnn, gdef)) => {
                 if let (Some(a), Some(b)) = (ty, gty) {
                     if a != b {
-                        push(span, format!("column `{name}.{col}` is declared `{a}`, but the migrations make it `{b}`"), help_add);
+                        push(span, format!("column `{name}.{col}` is declared `{a}`, but the migrations make it `{b}`"), HELP_ADD);
                     }
                 }
                 if not_null != gnn {
@@ -319,7 +327,7 @@ fn compare_table(name: &str, want: &Shape, got: &Shape, spans: &Spans, file: Fil
                     push(
                         span,
                         format!("column `{name}.{col}` is declared {}, but the migrations make it {}", word(not_null), word(gnn)),
-                        help_add,
+                        HELP_ADD,
                     );
                 }
                 if default != gdef {
@@ -327,21 +335,21 @@ fn compare_table(name: &str, want: &Shape, got: &Shape, spans: &Spans, file: Fil
                     push(
                         span,
                         format!("column `{name}.{col}` is declared with {}, but the migrations give {}", show(default), show(gdef)),
-                        help_add,
+                        HELP_ADD,
                     );
                 }
             }
         }
     }
     for col in got.columns.keys().filter(|c| !want.columns.contains_key(*c)) {
-        push(None, format!("column `{name}.{col}` exists after the migrations, but the declared schema does not have it"), help_drop);
+        push(None, format!("column `{name}.{col}` exists after the migrations, but the declared schema does not have it"), HELP_DROP);
     }
     for (k, what) in &want.constraints {
         let span = spans.constraints.get(&(name.to_string(), k.clone()));
         match got.constraints.get(k) {
-            None => push(span, format!("constraint `{k}` on `{name}` ({what}) is declared, but the migrations do not add it"), help_add),
+            None => push(span, format!("constraint `{k}` on `{name}` ({what}) is declared, but the migrations do not add it"), HELP_ADD),
             Some(g) if g != what => {
-                push(span, format!("constraint `{k}` on `{name}` is declared `{what}`, but the migrations make it `{g}`"), help_add)
+                push(span, format!("constraint `{k}` on `{name}` is declared `{what}`, but the migrations make it `{g}`"), HELP_ADD)
             }
             Some(_) => {}
         }
@@ -350,21 +358,21 @@ fn compare_table(name: &str, want: &Shape, got: &Shape, spans: &Spans, file: Fil
         push(
             None,
             format!("constraint `{k}` on `{name}` ({what}) exists after the migrations, but the declared schema does not have it"),
-            help_drop,
+            HELP_DROP,
         );
     }
     for (i, shape) in &want.indexes {
         let span = spans.indexes.get(i).or_else(|| spans.indexes.get(&format!("public.{i}")));
         match got.indexes.get(i) {
-            None => push(span, format!("index `{i}` on `{name}` is declared, but the migrations do not create it"), help_add),
+            None => push(span, format!("index `{i}` on `{name}` is declared, but the migrations do not create it"), HELP_ADD),
             Some(g) if g != shape => {
-                push(span, format!("index `{i}` on `{name}` is declared on other columns than the migrations give"), help_add)
+                push(span, format!("index `{i}` on `{name}` is declared on other columns than the migrations give"), HELP_ADD)
             }
             Some(_) => {}
         }
     }
     for i in got.indexes.keys().filter(|i| !want.indexes.contains_key(*i)) {
-        push(None, format!("index `{i}` on `{name}` exists after the migrations, but the declared schema does not have it"), help_drop);
+        push(None, format!("index `{i}` on `{name}` exists after the migrations, but the declared schema does not have it"), HELP_DROP);
     }
 }
 

@@ -201,7 +201,7 @@ fn enum_prefix(name: &QName) -> String {
     format!("enum|{}|", name.key())
 }
 
-const ENUM_SEP: &str = "\u{1f}";
+pub(crate) const ENUM_SEP: &str = "\u{1f}";
 
 /// One entry of a [`Model`]'s change log.
 #[derive(Debug)]
