@@ -238,6 +238,30 @@ impl Snapshot {
     pub fn diff(&self, other: &Snapshot, limit: usize) -> Option<String> {
         render(&self.differences(other), limit, ("missing", "left over"))
     }
+
+    /// The snapshot with each table's columns sorted by name: what is left
+    /// to compare when column order cannot count, as after
+    /// `kiln revision --autogenerate` (PostgreSQL adds a column last, so a
+    /// schema reached by `ALTER TABLE` and the same schema written as
+    /// `CREATE TABLE` differ only in the order of their columns).
+    ///
+    /// ```no_run
+    /// # let (mut a, mut b) = (postgres::Client::connect("dbname=a", postgres::NoTls)?, postgres::Client::connect("dbname=b", postgres::NoTls)?);
+    /// use kiln::catalog::Snapshot;
+    /// let tables = kiln::Tables::default();
+    /// let (x, y) = (Snapshot::of(&mut a, &tables)?, Snapshot::of(&mut b, &tables)?);
+    /// assert_eq!(x.without_column_order().diff(&y.without_column_order(), 20), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn without_column_order(&self) -> Snapshot {
+        let mut objects = self.objects.clone();
+        for (key, lines) in objects.iter_mut() {
+            if key.starts_with("table ") || key.starts_with("foreign table ") {
+                lines.sort();
+            }
+        }
+        Snapshot { objects }
+    }
 }
 
 /// One object that differs between two snapshots.

@@ -218,6 +218,19 @@ impl Config {
             None => lint::rule(name).map_or(Level::Allow, |r| r.default),
         }
     }
+
+    /// Sets the level of the lint rule `name`, over what `kiln.toml` says.
+    ///
+    /// ```
+    /// use kiln_core::lint::Level;
+    /// let mut config = kiln_core::config::Config::default();
+    /// config.set_level("declared-schema", Level::Allow);
+    /// assert_eq!(config.level("declared-schema"), Level::Allow);
+    /// ```
+    pub fn set_level(&mut self, name: &'static str, level: Level) {
+        self.lints.retain(|(n, _)| *n != name);
+        self.lints.push((name, level));
+    }
 }
 
 impl Config {

@@ -28,6 +28,10 @@ pub(super) struct Args {
     pub rev_id: Option<String>,
     pub splice: bool,
     pub non_transactional: bool,
+    /// `revision --autogenerate`.
+    pub autogenerate: bool,
+    /// `revision --rename <table>.<column>=<new>`.
+    pub renames: Vec<String>,
     pub deny_warnings: bool,
     /// `check --all`: the baseline's findings too.
     pub all: bool,
@@ -191,7 +195,13 @@ pub(super) fn command(bin: &str) -> clap::Command {
                 .arg(value("branch-label", "LABEL", "a branch label for the new revision"))
                 .arg(value("depends-on", "REV", "a revision this one depends on (repeatable)").action(ArgAction::Append))
                 .arg(value("rev-id", "ID", "the new revision's id instead of a generated one"))
-                .arg(flag("non-transactional", "write `Transactional: false` (for CREATE INDEX CONCURRENTLY and the like)")),
+                .arg(flag("non-transactional", "write `Transactional: false` (for CREATE INDEX CONCURRENTLY and the like)"))
+                .arg(flag("autogenerate", "write the SQL from the head to kiln.toml's declared `schema` (and back)"))
+                .arg(
+                    value("rename", "TABLE.COLUMN=NEW", "with --autogenerate: a column renamed, not dropped and added (repeatable)")
+                        .action(ArgAction::Append)
+                        .requires("autogenerate"),
+                ),
         )
         .subcommand(
             clap::Command::new("merge")
@@ -273,6 +283,8 @@ pub(super) fn read(matches: &ArgMatches) -> Args {
         rev_id: text(sub, "rev-id"),
         splice: on(sub, "splice"),
         non_transactional: on(sub, "non-transactional"),
+        autogenerate: on(sub, "autogenerate"),
+        renames: texts(sub, "rename"),
         deny_warnings: on(sub, "deny-warnings"),
         all: on(sub, "all"),
         out: text(sub, "out"),

@@ -2,6 +2,7 @@
 
 mod alembic;
 mod alembic_output;
+mod autogen;
 mod build_script;
 mod cli;
 mod corpus;

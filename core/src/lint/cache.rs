@@ -27,7 +27,7 @@ use super::sql::{
 pub(crate) const FILE: &str = "kiln_lint_cache.bin";
 
 /// Bumped whenever the encoding below changes.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 
 /// A key: the SHA-256 of a file's BOM-less text, exactly as parsed (no
 /// line-ending normalisation: the sections' byte offsets depend on it).
@@ -320,9 +320,9 @@ wire_struct!(QName { schema, name, span });
 wire_struct!(TypeRef { canonical, written, serial, span });
 wire_struct!(DefaultExpr { text, volatile, span });
 wire_struct!(ColumnDef { name, ty, not_null, default, generated, constraints, span });
-wire_struct!(ConstraintDef { name, kind, not_valid, span });
+wire_struct!(ConstraintDef { name, kind, not_valid, body, span });
 wire_struct!(CreateTable { table, columns, constraints, if_not_exists, partial });
-wire_struct!(CreateIndex { name, table, columns, unique, concurrently, if_not_exists });
+wire_struct!(CreateIndex { name, table, columns, unique, concurrently, if_not_exists, rest });
 
 impl Wire for Parsedrev {
     fn put(&self, w: &mut Vec<u8>) {

@@ -212,8 +212,16 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
             .as_ref()
             .filter(|_| config.level(super::declared::RULE) != Level::Allow)
             .map(|d| (d, scope.spawn(|| super::declared::parse(&d.text))));
-        lint_with(revs, parsed, graph, config, declared, out);
+        lint_with(revs, parsed, graph, config, declared, false, out);
     });
+}
+
+/// The merged model of every head, replayed as the lint pass does (its
+/// findings dropped), and the revisions in replay order: what
+/// `kiln revision --autogenerate` starts from.
+pub(crate) fn head_model(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph, config: &Config) -> (Model, Vec<RevIdx>) {
+    let head = lint_with(revs, parsed, graph, config, None, true, &mut Vec::new()).unwrap_or_default();
+    (head, graph_order(graph, revs.len()).0)
 }
 
 type DeclaredParse<'s> = (&'s crate::config::DeclaredSchema, std::thread::ScopedJoinHandle<'s, super::declared::Parse>);
@@ -224,8 +232,9 @@ fn lint_with(
     graph: &Graph,
     config: &Config,
     declared: Option<DeclaredParse<'_>>,
+    want_head: bool,
     out: &mut Vec<Diagnostic>,
-) {
+) -> Option<Model> {
     let (order, deps) = graph_order(graph, revs.len());
     let mut uses: Vec<usize> = vec![0; revs.len()];
     for d in &deps {
@@ -260,7 +269,7 @@ fn lint_with(
         emitter.emit(r, &revs[r], findings, out);
         if uses[r] > 0 {
             models[r] = Some(model);
-        } else if declared.is_some() {
+        } else if declared.is_some() || want_head {
             // A head: what the declared schema is compared with.
             match &mut head {
                 None => head = Some(model),
@@ -268,10 +277,10 @@ fn lint_with(
             }
         }
     }
-    if let (Some((schema, parsing)), Some(head)) = (declared, &head) {
-        let Ok(parse) = parsing.join() else { return };
+    if let (Some((_, parsing)), Some(head)) = (declared, &head) {
+        let Ok(parse) = parsing.join() else { return None };
         let mut found = Vec::new();
-        super::declared::compare(schema, parse, head, revs, parsed, &order, &mut found);
+        super::declared::compare(config, parse, head, revs, parsed, &order, &mut found);
         let warn = config.level(super::declared::RULE) == Level::Warn;
         for mut d in found {
             if warn {
@@ -280,6 +289,7 @@ fn lint_with(
             out.push(d);
         }
     }
+    head
 }
 
 /// Turns findings into diagnostics: levels, allow comments, and the
@@ -713,7 +723,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                         column_type(&bare, c, ctx);
                         if existing == Some(true) {
                             let serial = c.ty.as_ref().is_some_and(|t| t.serial);
-                            if c.not_null && c.default.is_none() && !c.generated && !serial {
+                            if c.not_null && c.default.is_none() && c.generated.is_none() && !serial {
                                 ctx.push(
                                     Finding::new(
                                         "not-null-default",
@@ -730,7 +740,7 @@ fn check_statement(st: &Stmt, model: &Model, ctx: &mut Ctx<'_>) {
                             let volatile = volatile.or_else(|| {
                                 c.ty.as_ref().filter(|t| t.serial).map(|t| (format!("nextval() of `{}`", t.written), t.span.clone()))
                             });
-                            let volatile = volatile.or_else(|| c.generated.then(|| ("an identity or stored generated value".to_string(), c.span.clone())));
+                            let volatile = volatile.or_else(|| c.generated.as_ref().map(|_| ("an identity or stored generated value".to_string(), c.span.clone())));
                             if let Some((func, span)) = volatile {
                                 ctx.push(
                                     Finding::new(
@@ -1021,7 +1031,7 @@ fn json(table: &str, column: &str, ty: &sql::TypeRef, ctx: &mut Ctx<'_>) {
 /// brief ACCESS EXCLUSIVE lock to update the catalog (varchar widening or
 /// unlimited, varchar to text and back to an unlimited varchar, numeric
 /// precision up at the same scale or unconstrained, cidr to inet).
-fn no_rewrite(old: &str, new: &str) -> bool {
+pub(super) fn no_rewrite(old: &str, new: &str) -> bool {
     let squash = |t: &str| t.replace(' ', "");
     let (old, new) = (squash(old), squash(new));
     if old == new {

@@ -14,8 +14,9 @@ use std::ops::Range;
 
 use super::check::Parsedrev;
 use super::model::{self, Model, Table};
+use super::names;
 use super::sql::{self, Op};
-use crate::config::DeclaredSchema;
+use crate::config::{Config, NamingConvention};
 use crate::diagnostic::{Diagnostic, FileId};
 use crate::validate::LoadedRevision;
 
@@ -23,7 +24,7 @@ use crate::validate::LoadedRevision;
 pub(super) const RULE: &str = "declared-schema";
 
 /// kiln's own tables, which a dump of a migrated database holds.
-const KILN_TABLES: [&str; 3] = ["alembic_version", "kiln_history", "kiln_state"];
+pub(super) const KILN_TABLES: [&str; 3] = ["alembic_version", "kiln_history", "kiln_state"];
 
 /// The help for an object the declared schema has and the migrations do not.
 const HELP_ADD: &str = "write a revision that makes the migrations give it (`kiln revision -m \"...\"`), or change the declared schema";
@@ -43,27 +44,28 @@ fn describe_object(kind: &str, name: &str) -> String {
 
 /// Where each declared object is written in the schema file.
 #[derive(Default)]
-struct Spans {
+pub(super) struct Spans {
     tables: HashMap<String, Range<usize>>,
     columns: HashMap<(String, String), Range<usize>>,
     indexes: HashMap<String, Range<usize>>,
     constraints: HashMap<(String, String), Range<usize>>,
-    objects: HashMap<String, Range<usize>>,
+    /// By [`norm_object`] key: the statement that creates it.
+    pub(super) objects: HashMap<String, Range<usize>>,
 }
 
 /// `public.users` and `users` are the same table.
-fn norm(key: &str) -> String {
+pub(super) fn norm(key: &str) -> String {
     key.strip_prefix("public.").unwrap_or(key).to_string()
 }
 
 /// An object key (`function|public.touch`, `trigger|tr on public.t`) without `public.`.
-fn norm_object(key: &str) -> String {
+pub(super) fn norm_object(key: &str) -> String {
     key.replacen("|public.", "|", 1).replace(" on public.", " on ")
 }
 
 /// A default without its `::type` casts, which `pg_dump` writes and a
 /// hand-written file usually does not (`'free' :: character varying`).
-fn norm_default(text: &str) -> String {
+pub(super) fn norm_default(text: &str) -> String {
     let tokens: Vec<&str> = text.split(' ').collect();
     let mut out: Vec<&str> = Vec::new();
     let mut i = 0;
@@ -101,7 +103,7 @@ pub(super) fn parse(text: &str) -> Parse {
 }
 
 /// The declared schema replayed into a model, with where each object is.
-fn declared_model(Parse(parsed): Parse) -> (Model, Spans, Vec<(String, Range<usize>)>) {
+pub(super) fn declared_model(Parse(parsed): Parse) -> (Model, Spans, Vec<(String, Range<usize>)>) {
     let mut errors: Vec<(String, Range<usize>)> = parsed.errors.clone();
     if let Some(e) = &parsed.too_complex {
         errors.push(e.clone());
@@ -174,6 +176,72 @@ struct Shape {
     sequences: BTreeSet<String>,
 }
 
+/// What a constraint is, as compared: [`model::Kind::describe`] with the
+/// referenced table without `public.`.
+pub(super) fn kind_text(kind: &model::Kind) -> String {
+    match kind {
+        model::Kind::ForeignKey { columns, table, ref_columns, options } => model::Kind::ForeignKey {
+            columns: columns.clone(),
+            table: norm(table),
+            ref_columns: ref_columns.clone(),
+            options: options.clone(),
+        }
+        .describe(),
+        other => other.describe(),
+    }
+}
+
+/// The sequences that feed a column (`nextval('users_id_seq')`), as the
+/// comparison leaves them out: a `serial` creates one the model does not
+/// see, and `pg_dump` writes it out.
+pub(super) fn fed_sequences<'a>(tables: impl Iterator<Item = &'a Table>) -> BTreeSet<String> {
+    tables.flat_map(|t| shape(t).sequences).collect()
+}
+
+/// A model's objects as compared: without `public.`, without the sequences in `fed`.
+pub(super) fn compared_objects(m: &Model, fed: &BTreeSet<String>) -> BTreeSet<String> {
+    m.objects()
+        .iter()
+        .map(|k| norm_object(k))
+        .filter(|k| !(k.starts_with("sequence|") && fed.contains(k.trim_start_matches("sequence|"))))
+        .collect()
+}
+
+/// Names the constraints and indexes the declared schema leaves unnamed:
+/// the name of the one of the same definition in `got` (the table the
+/// migrations give), else the name `[naming_convention]` gives it (what
+/// `kiln revision --autogenerate` writes), else PostgreSQL's.
+pub(super) fn adopt_names(want: &mut Table, got: Option<&Table>, key: &str, naming: &NamingConvention) {
+    let table = model::bare(key);
+    for c in want.constraints.iter_mut().filter(|c| !c.named) {
+        let text = kind_text(&c.kind);
+        if let Some(same) = got.and_then(|g| g.constraints.iter().find(|x| kind_text(&x.kind) == text)) {
+            c.name.clone_from(&same.name);
+            continue;
+        }
+        let conventional = match &c.kind {
+            model::Kind::Unique(cols) => Some(names::render(&naming.uq, table, cols, None, None)),
+            model::Kind::ForeignKey { columns, table: to, ref_columns, .. } => {
+                Some(names::render(&naming.fk, table, columns, Some((model::bare(to), ref_columns.as_slice())), None))
+            }
+            model::Kind::PrimaryKey(cols) => naming.pk.as_ref().map(|t| names::render(t, table, cols, None, None)),
+            _ => None,
+        };
+        if let Some(name) = conventional {
+            c.name = name;
+        }
+    }
+    for i in want.indexes.iter_mut().filter(|i| !i.named) {
+        if let Some(same) = got.and_then(|g| g.indexes.iter().find(|x| x.columns == i.columns && x.unique == i.unique)) {
+            i.name.clone_from(&same.name);
+            continue;
+        }
+        if let Some(cols) = i.columns.iter().cloned().collect::<Option<Vec<String>>>() {
+            i.name = names::render(&naming.ix, table, &cols, None, None);
+        }
+    }
+}
+
 fn shape(table: &Table) -> Shape {
     let mut sequences = BTreeSet::new();
     let columns = table
@@ -190,22 +258,7 @@ fn shape(table: &Table) -> Shape {
             (c.name.clone(), (c.ty.clone(), c.not_null, if fed { None } else { default }))
         })
         .collect();
-    let constraints = table
-        .constraints
-        .iter()
-        .map(|k| {
-            let kind = match &k.kind {
-                model::Kind::ForeignKey { columns, table, ref_columns, options } => model::Kind::ForeignKey {
-                    columns: columns.clone(),
-                    table: norm(table),
-                    ref_columns: ref_columns.clone(),
-                    options: options.clone(),
-                },
-                other => other.clone(),
-            };
-            (k.name.clone(), kind.describe())
-        })
-        .collect();
+    let constraints = table.constraints.iter().map(|k| (k.name.clone(), kind_text(&k.kind))).collect();
     let indexes = table.indexes.iter().map(|i| (norm(&i.name), (i.columns.clone(), i.unique))).collect();
     Shape { columns, constraints, indexes, sequences }
 }
@@ -213,7 +266,7 @@ fn shape(table: &Table) -> Shape {
 /// Compares the declared schema with `head` (the merged model of every
 /// head), pushing one diagnostic per difference.
 pub(super) fn compare(
-    declared: &DeclaredSchema,
+    config: &Config,
     parse: Parse,
     head: &Model,
     revs: &[LoadedRevision],
@@ -221,6 +274,8 @@ pub(super) fn compare(
     order: &[usize],
     out: &mut Vec<Diagnostic>,
 ) {
+    let Some(declared) = &config.declared else { return };
+    let naming = &config.naming;
     let (want, spans, errors) = declared_model(parse);
     let file = declared.file;
     for (message, span) in errors {
@@ -234,7 +289,9 @@ pub(super) fn compare(
     let have: BTreeMap<String, &Table> = head.tables().map(|(k, t)| (norm(k), t)).collect();
     let declared_tables: BTreeMap<String, &Table> =
         want.tables().map(|(k, t)| (norm(k), t)).filter(|(k, _)| !KILN_TABLES.contains(&k.as_str())).collect();
-    let mut fed_sequences: BTreeSet<String> = BTreeSet::new();
+    // Every table's, uncertain ones too: a sequence is left out of the
+    // comparison whatever is known of the table it feeds.
+    let fed_sequences = fed_sequences(want.tables().chain(head.tables()).map(|(_, t)| t));
 
     for (name, table) in &declared_tables {
         match have.get(name) {
@@ -246,9 +303,9 @@ pub(super) fn compare(
             None => {}
             Some(got) if table.uncertain || got.uncertain => {}
             Some(got) => {
-                let (w, g) = (shape(table), shape(got));
-                fed_sequences.extend(w.sequences.iter().chain(&g.sequences).cloned());
-                compare_table(name, &w, &g, &spans, file, out);
+                let mut table = (*table).clone();
+                adopt_names(&mut table, Some(got), name, naming);
+                compare_table(name, &shape(&table), &shape(got), &spans, file, out);
             }
         }
     }
@@ -256,7 +313,6 @@ pub(super) fn compare(
         if declared_tables.contains_key(name) || want.opaque || KILN_TABLES.contains(&name.as_str()) {
             continue;
         }
-        fed_sequences.extend(shape(table).sequences);
         let (rev_file, span) = created_at(name, table.created_in, revs, parsed, order);
         let mut d =
             Diagnostic::error(RULE, format!("table `{name}` exists after the migrations, but the declared schema does not have it"))
@@ -269,14 +325,7 @@ pub(super) fn compare(
     }
 
     // Functions, views, types, sequences and triggers, by name; enums by values.
-    let objects = |m: &Model| -> BTreeSet<String> {
-        m.objects()
-            .iter()
-            .map(|k| norm_object(k))
-            .filter(|k| !(k.starts_with("sequence|") && fed_sequences.contains(k.trim_start_matches("sequence|"))))
-            .collect()
-    };
-    let (want_objects, have_objects) = (objects(&want), objects(head));
+    let (want_objects, have_objects) = (compared_objects(&want, &fed_sequences), compared_objects(head, &fed_sequences));
     for key in want_objects.difference(&have_objects) {
         if head.opaque {
             break;

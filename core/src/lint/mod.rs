@@ -15,6 +15,8 @@
 //! ```
 
 #[cfg(feature = "lint")]
+mod autogen;
+#[cfg(feature = "lint")]
 mod cache;
 #[cfg(feature = "lint")]
 mod check;
@@ -28,6 +30,8 @@ pub(crate) mod names;
 #[doc(hidden)]
 pub mod sql;
 
+#[cfg(feature = "lint")]
+pub use autogen::{autogenerate, Autogenerate, ColumnRename, Generated, Part};
 #[cfg(feature = "lint")]
 pub(crate) use cache::{Cache, FILE as CACHE_FILE};
 #[cfg(feature = "lint")]

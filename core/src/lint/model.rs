@@ -32,6 +32,8 @@ pub struct Column {
     pub not_null: bool,
     /// Default expression, whitespace-normalised.
     pub default: Option<String>,
+    /// `GENERATED ...`, tokens one space apart.
+    pub generated: Option<String>,
     /// Ordinal of the revision that added it.
     pub added_in: u32,
 }
@@ -43,6 +45,10 @@ pub struct Constraint {
     pub name: String,
     /// Kind and columns.
     pub kind: Kind,
+    /// As SQL (`CHECK ( price > 0 )`), without its name and `NOT VALID`.
+    pub body: String,
+    /// Its name was written (not PostgreSQL's generated one).
+    pub named: bool,
 }
 
 /// A constraint's kind, with the referenced table as a model key.
@@ -110,6 +116,10 @@ pub struct Index {
     pub columns: Vec<Option<String>>,
     /// `UNIQUE`.
     pub unique: bool,
+    /// What follows the table name: `USING btree ( email )`.
+    pub rest: String,
+    /// Its name was written (not PostgreSQL's generated one).
+    pub named: bool,
 }
 
 /// A table.
@@ -305,7 +315,12 @@ fn lower_kind(kind: &ConstraintKind) -> Kind {
 }
 
 fn lower_constraint(table: &str, c: &sql::ConstraintDef) -> Constraint {
-    Constraint { name: c.name.as_ref().map_or_else(|| generated_name(table, &c.kind), |n| n.value.clone()), kind: lower_kind(&c.kind) }
+    Constraint {
+        name: c.name.as_ref().map_or_else(|| generated_name(table, &c.kind), |n| n.value.clone()),
+        kind: lower_kind(&c.kind),
+        body: c.body.clone(),
+        named: c.name.is_some(),
+    }
 }
 
 fn lower_column(c: &sql::ColumnDef, rev: u32) -> Column {
@@ -314,7 +329,14 @@ fn lower_column(c: &sql::ColumnDef, rev: u32) -> Column {
         (None, Some(t)) if t.serial => Some("nextval(...)".into()),
         _ => None,
     };
-    Column { name: c.name.value.clone(), ty: c.ty.as_ref().map(|t| t.canonical.clone()), not_null: c.not_null, default, added_in: rev }
+    Column {
+        name: c.name.value.clone(),
+        ty: c.ty.as_ref().map(|t| t.canonical.clone()),
+        not_null: c.not_null,
+        default,
+        generated: c.generated.clone(),
+        added_in: rev,
+    }
 }
 
 impl Model {
@@ -506,7 +528,13 @@ impl Model {
                 }
                 let t = self.table_mut(&key);
                 t.indexes.retain(|i| i.name != name);
-                t.indexes.push(Index { name, columns: ci.columns.clone(), unique: ci.unique });
+                t.indexes.push(Index {
+                    name,
+                    columns: ci.columns.clone(),
+                    unique: ci.unique,
+                    rest: ci.rest.clone(),
+                    named: ci.name.is_some(),
+                });
                 self.index_owner.insert(ik.into(), key.into());
             }
             Op::DropIndex { indexes, .. } => {

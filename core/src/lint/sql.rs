@@ -229,8 +229,9 @@ pub struct ColumnDef {
     pub not_null: bool,
     /// `DEFAULT`.
     pub default: Option<DefaultExpr>,
-    /// `GENERATED ... AS IDENTITY` or `GENERATED ALWAYS AS (...)`: PostgreSQL fills it.
-    pub generated: bool,
+    /// `GENERATED ... AS IDENTITY` or `GENERATED ALWAYS AS (...)`, its
+    /// tokens one space apart: PostgreSQL fills it.
+    pub generated: Option<String>,
     /// Inline `PRIMARY KEY`, `UNIQUE`, `REFERENCES` and `CHECK`, with this column as their column.
     pub constraints: Vec<ConstraintDef>,
     /// The whole definition.
@@ -246,6 +247,9 @@ pub struct ConstraintDef {
     pub kind: ConstraintKind,
     /// `NOT VALID`.
     pub not_valid: bool,
+    /// The constraint as SQL, its tokens one space apart, without
+    /// `CONSTRAINT <name>` and `NOT VALID`: `CHECK ( price > 0 )`.
+    pub body: String,
     /// The whole constraint.
     pub span: Range<usize>,
 }
@@ -306,6 +310,9 @@ pub struct CreateIndex {
     pub concurrently: Option<Range<usize>>,
     /// `IF NOT EXISTS`.
     pub if_not_exists: bool,
+    /// What follows the table name, its tokens one space apart:
+    /// `USING btree ( email ) WHERE deleted_at IS NULL`.
+    pub rest: String,
 }
 
 /// One action of `ALTER TABLE`.
@@ -759,20 +766,53 @@ fn constraint(c: &ast::Constraint, column: Option<&str>) -> Option<ConstraintDef
         | ast::Constraint::DefaultConstraint(_)
         | ast::Constraint::GeneratedConstraint(_) => return None,
     };
-    Some(ConstraintDef { name: constraint_name(c), kind, not_valid: c.is_not_valid(), span: node_span(c.syntax()) })
+    Some(ConstraintDef {
+        name: constraint_name(c),
+        kind,
+        not_valid: c.is_not_valid(),
+        body: constraint_body(c),
+        span: node_span(c.syntax()),
+    })
+}
+
+/// A constraint's tokens without `CONSTRAINT <name>` and `NOT VALID`.
+fn constraint_body(c: &ast::Constraint) -> String {
+    let skip = c.constraint_name().map(|n| usize::from(n.syntax().text_range().end()));
+    let words: Vec<String> = tokens(c.syntax())
+        .filter(|t| skip.is_none_or(|end| usize::from(t.text_range().start()) >= end))
+        .map(|t| t.text().to_string())
+        .collect();
+    let mut text = words.join(" ");
+    for not_valid in [" NOT VALID", " not valid"] {
+        if let Some(stripped) = text.strip_suffix(not_valid) {
+            text = stripped.to_string();
+        }
+    }
+    text
+}
+
+/// The tokens of `node` from byte `from` on, one space apart.
+fn tokens_after(node: &SyntaxNode, from: usize) -> String {
+    tokens(node)
+        .filter(|t| usize::from(t.text_range().start()) >= from && t.kind() != SyntaxKind::SEMICOLON)
+        .map(|t| t.text().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A column definition from its name, type and the constraint nodes after them.
 fn column_def(node: &SyntaxNode, name: Option<SyntaxNode>, ty: Option<SyntaxNode>) -> Option<ColumnDef> {
     let name = ident(&name?);
     let ty = ty.map(|t| type_ref(&t));
-    let mut def = ColumnDef { name, ty, not_null: false, default: None, generated: false, constraints: Vec::new(), span: node_span(node) };
+    let mut def = ColumnDef { name, ty, not_null: false, default: None, generated: None, constraints: Vec::new(), span: node_span(node) };
     // Column constraints are the definition's direct children.
     for c in node.children().filter_map(ast::Constraint::cast) {
         match &c {
             ast::Constraint::NotNullConstraint(_) | ast::Constraint::PrimaryKeyConstraint(_) => def.not_null = true,
             ast::Constraint::DefaultConstraint(d) => def.default = d.expr().map(|e| default_expr(e.syntax())),
-            ast::Constraint::GeneratedConstraint(_) => def.generated = true,
+            ast::Constraint::GeneratedConstraint(g) => {
+                def.generated = Some(tokens(g.syntax()).map(|t| t.text().to_string()).collect::<Vec<_>>().join(" "))
+            }
             _ => {}
         }
         if let Some(lowered) = constraint(&c, Some(&def.name.value)) {
@@ -815,6 +855,7 @@ fn lower(stmt: &ast::Stmt) -> Op {
                 unique: ci.unique_token().is_some(),
                 concurrently: ci.concurrently_token().map(|t| range!(t.text_range())),
                 if_not_exists: ci.if_not_exists().is_some(),
+                rest: tokens_after(ci.syntax(), usize::from(t.syntax().text_range().end())),
             }),
             None => Op::Opaque("CREATE INDEX"),
         },

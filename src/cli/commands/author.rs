@@ -134,25 +134,113 @@ pub(crate) fn new_revision(command: &str, args: &Args) -> Result<i32, String> {
         }
         None => new_id(pattern, |id| g.index_of(id).is_some())?,
     };
-    let slug = kiln_core::parse::slugify(&message);
+    if args.autogenerate {
+        return autogenerate(args, &dir, &message, id, parents);
+    }
+    let body = if command == "merge" {
+        ("".to_string(), "".to_string())
+    } else {
+        ("-- TODO: the upgrade SQL\n".to_string(), "-- TODO: SQL that undoes the upgrade\n".to_string())
+    };
+    let header = Header { message: &message, parents: &parents, branch_label: args.branch_label.as_deref(), depends_on: &args.depends_on };
+    write_revision(&dir, &id, &header, !args.non_transactional, &body.0, &body.1)?;
+    Ok(0)
+}
+
+/// What a new revision file says about itself.
+struct Header<'a> {
+    message: &'a str,
+    parents: &'a [String],
+    branch_label: Option<&'a str>,
+    depends_on: &'a [String],
+}
+
+/// Writes `<dir>/<id>_<slug>.sql` and says so.
+fn write_revision(
+    dir: &str,
+    id: &str,
+    h: &Header<'_>,
+    transactional: bool,
+    upgrade: &str,
+    downgrade: &str,
+) -> Result<std::path::PathBuf, String> {
+    let slug = kiln_core::parse::slugify(h.message);
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
-    let mut text = format!("-- {message}\n--\n-- Revision ID: {id}\n-- Revises: {}\n-- Create Date: {now}\n", parents.join(", "));
-    if let Some(l) = &args.branch_label {
+    let mut text = format!("-- {}\n--\n-- Revision ID: {id}\n-- Revises: {}\n-- Create Date: {now}\n", h.message, h.parents.join(", "));
+    if let Some(l) = h.branch_label {
         let _ = writeln!(text, "-- Branch Labels: {l}");
     }
-    if !args.depends_on.is_empty() {
-        let _ = writeln!(text, "-- Depends On: {}", args.depends_on.join(", "));
+    if !h.depends_on.is_empty() {
+        let _ = writeln!(text, "-- Depends On: {}", h.depends_on.join(", "));
     }
-    if args.non_transactional {
+    if !transactional {
         text.push_str("-- Transactional: false\n");
     }
-    if command == "merge" {
-        text.push_str("\n-- kiln:upgrade\n\n-- kiln:downgrade\n");
-    } else {
-        text.push_str("\n-- kiln:upgrade\n-- TODO: the upgrade SQL\n\n-- kiln:downgrade\n-- TODO: SQL that undoes the upgrade\n");
-    }
-    let path = std::path::Path::new(&dir).join(format!("{id}_{slug}.sql"));
+    let gap = |s: &str| if s.is_empty() { String::new() } else { format!("{}\n", s.trim_end()) };
+    let _ = write!(text, "\n-- kiln:upgrade\n{}\n-- kiln:downgrade\n{}", gap(upgrade), gap(downgrade));
+    let path = std::path::Path::new(dir).join(format!("{id}_{slug}.sql"));
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("Generating {} ... done", path.display());
-    Ok(0)
+    Ok(path)
+}
+
+/// `kiln revision --autogenerate`: the revision(s) from the head to the
+/// declared schema, checked by the lint pass once written.
+fn autogenerate(args: &Args, dir: &str, message: &str, id: String, parents: Vec<String>) -> Result<i32, String> {
+    if parents.len() > 1 {
+        return Err("the migrations have several heads: merge them first (`kiln merge heads -m \"...\"`), then autogenerate".into());
+    }
+    if args.head.is_some() || args.splice || args.non_transactional {
+        return Err("--autogenerate writes from the head: it does not take --head, --splice or --non-transactional".into());
+    }
+    let renames: Vec<kiln_core::lint::ColumnRename> = args.renames.iter().map(|r| r.parse()).collect::<Result<_, _>>()?;
+    let reload = || {
+        kiln_core::validate::load_dir_with(std::path::Path::new(dir), dir, |c| {
+            c.set_level("declared-schema", kiln_core::lint::Level::Allow)
+        })
+    };
+    // The set as the build sees it, less the rule whose difference is the point.
+    let full = reload().map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
+    let generated = kiln_core::lint::autogenerate(&full, &kiln_core::lint::Autogenerate { renames }).map_err(|r| r.render())?;
+    if generated.is_empty() {
+        for n in &generated.notes {
+            eprintln!("note: {n}");
+        }
+        println!("No changes: the migrations already give the declared schema; nothing written");
+        return Ok(0);
+    }
+    let pattern = full.config.revision_id_pattern.as_ref();
+    let mut ids = vec![id];
+    let mut written = Vec::new();
+    let mut parents = parents;
+    for (i, part) in generated.parts.iter().enumerate() {
+        if i > 0 {
+            let next = new_id(pattern, |x| full.graph.index_of(x).is_some() || ids.iter().any(|i| i == x))?;
+            ids.push(next);
+        }
+        let message = if part.label.is_empty() { message.to_string() } else { format!("{message} ({})", part.label) };
+        let (branch_label, depends_on): (Option<&str>, &[String]) =
+            if i == 0 { (args.branch_label.as_deref(), &args.depends_on) } else { (None, &[]) };
+        let header = Header { message: &message, parents: &parents, branch_label, depends_on };
+        written.push(write_revision(dir, &ids[i], &header, part.transactional, &part.upgrade, &part.downgrade)?);
+        parents = vec![ids[i].clone()];
+    }
+    for n in &generated.notes {
+        eprintln!("note: {n}");
+    }
+    // What the build will say about them.
+    match kiln_core::validate::load_dir(std::path::Path::new(dir), dir) {
+        Ok(set) => {
+            let warnings = set.report.render();
+            if !warnings.trim().is_empty() {
+                eprintln!("{warnings}");
+            }
+            println!("Review the generated SQL before it runs: kiln writes it from the schema model, not from a database");
+            Ok(0)
+        }
+        Err(report) => Err(format!(
+            "the generated revisions do not pass the build yet; fix them (or the declared schema) before building:\n\n{}",
+            report.render()
+        )),
+    }
 }

@@ -1,0 +1,433 @@
+//! `kiln revision --autogenerate` against PostgreSQL, on random schema
+//! pairs: from a schema A (the migrations) to a schema B (the declared
+//! schema), the generated revisions pass the build, take a database at A
+//! to a catalog equal to B's written out as DDL, and their downgrades take
+//! it back to A's. Column order aside: PostgreSQL adds a column last.
+//!
+//! `KILN_AUTOGEN_CASES=500 cargo test --all-features --test it autogen` runs more
+//! cases than CI's; `KILN_AUTOGEN_SEED` replays one.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::pg::{client, fresh_db, load};
+
+/// xorshift64*: small, seeded, enough to draw schemas.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Col {
+    name: String,
+    ty: String,
+    not_null: bool,
+    default: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Table {
+    name: String,
+    cols: Vec<Col>,
+    /// Unique constraints and plain indexes on one column each, checks on one column.
+    uniques: Vec<String>,
+    indexes: Vec<String>,
+    checks: Vec<String>,
+    /// `(column, referenced table)`.
+    fks: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Schema {
+    enums: Vec<(String, Vec<String>)>,
+    tables: Vec<Table>,
+}
+
+const TABLES: &[&str] = &["users", "teams", "projects", "api_keys", "events", "invoices", "tags", "notes"];
+const COLUMNS: &[&str] = &["email", "name", "age", "score", "active", "created_at", "payload", "status", "note", "amount", "title"];
+const TYPES: &[&str] = &["varchar(64)", "text", "integer", "bigint", "boolean", "timestamptz", "jsonb", "numeric(10,2)"];
+const ENUMS: &[&str] = &["moods", "levels", "colours"];
+const VALUES: &[&str] = &["red", "green", "blue", "low", "high", "mid", "happy", "sad", "calm"];
+
+fn singular(table: &str) -> String {
+    table.strip_suffix('s').unwrap_or(table).to_string()
+}
+
+/// Types a column can change between, both ways, on an empty table.
+fn changed_type(ty: &str) -> Option<&'static str> {
+    match ty {
+        "integer" => Some("bigint"),
+        "bigint" => Some("integer"),
+        "varchar(64)" => Some("text"),
+        "text" => Some("varchar(64)"),
+        "numeric(10,2)" => Some("numeric(12,2)"),
+        "numeric(12,2)" => Some("numeric(10,2)"),
+        _ => None,
+    }
+}
+
+fn default_for(ty: &str, enums: &[(String, Vec<String>)], rng: &mut Rng) -> String {
+    match ty {
+        "integer" | "bigint" => format!("{}", rng.below(100)),
+        "numeric(10,2)" | "numeric(12,2)" => "1.5".into(),
+        "varchar(64)" | "text" => format!("'{}'", rng.pick(VALUES)),
+        "boolean" => rng.pick(&["true", "false"]).to_string(),
+        "timestamptz" => "now()".into(),
+        "jsonb" => "'{}'::jsonb".into(),
+        e => {
+            let values = &enums.iter().find(|(n, _)| n == e).expect("an enum").1;
+            format!("'{}'", rng.pick(values))
+        }
+    }
+}
+
+fn new_column(name: &str, schema: &Schema, rng: &mut Rng) -> Col {
+    let mut types: Vec<String> = TYPES.iter().map(|t| t.to_string()).collect();
+    types.extend(schema.enums.iter().map(|(n, _)| n.clone()));
+    let ty = rng.pick(&types).clone();
+    let default = rng.chance(40).then(|| default_for(&ty, &schema.enums, rng));
+    Col { name: name.into(), ty, not_null: rng.chance(40), default }
+}
+
+fn new_table(name: &str, schema: &Schema, rng: &mut Rng) -> Table {
+    let mut t = Table { name: name.into(), cols: Vec::new(), uniques: vec![], indexes: vec![], checks: vec![], fks: vec![] };
+    for _ in 0..1 + rng.below(4) {
+        let c = *rng.pick(COLUMNS);
+        if t.cols.iter().all(|x| x.name != c) {
+            t.cols.push(new_column(c, schema, rng));
+        }
+    }
+    t
+}
+
+fn random_schema(rng: &mut Rng) -> Schema {
+    let mut s = Schema::default();
+    for e in ENUMS.iter().take(rng.below(3)) {
+        let mut values: Vec<String> = Vec::new();
+        for _ in 0..2 + rng.below(2) {
+            let v = rng.pick(VALUES).to_string();
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        s.enums.push((e.to_string(), values));
+    }
+    for name in TABLES.iter().take(1 + rng.below(4)) {
+        let t = new_table(name, &s, rng);
+        s.tables.push(t);
+    }
+    for i in 0..s.tables.len() {
+        decorate(&mut s, i, rng);
+    }
+    s
+}
+
+/// Adds constraints and indexes to table `i` at random.
+fn decorate(s: &mut Schema, i: usize, rng: &mut Rng) {
+    let others: Vec<String> = s.tables.iter().map(|t| t.name.clone()).filter(|n| *n != s.tables[i].name).collect();
+    let t = &mut s.tables[i];
+    let cols: Vec<Col> = t.cols.clone();
+    for c in &cols {
+        if rng.chance(20) && !t.uniques.contains(&c.name) && c.ty != "jsonb" {
+            t.uniques.push(c.name.clone());
+        } else if rng.chance(25) && !t.indexes.contains(&c.name) {
+            t.indexes.push(c.name.clone());
+        } else if rng.chance(15) && matches!(c.ty.as_str(), "integer" | "bigint") && !t.checks.contains(&c.name) {
+            t.checks.push(c.name.clone());
+        }
+    }
+    if !others.is_empty() && rng.chance(40) {
+        let to = rng.pick(&others).clone();
+        let col = format!("{}_id", singular(&to));
+        if t.cols.iter().all(|c| c.name != col) {
+            t.cols.push(Col { name: col.clone(), ty: "varchar(26)".into(), not_null: rng.chance(50), default: None });
+            t.fks.push((col, to));
+        }
+    }
+}
+
+/// B from A: a few changes of every kind the generator knows.
+fn mutate(a: &Schema, rng: &mut Rng) -> Schema {
+    let mut b = a.clone();
+    for _ in 0..1 + rng.below(5) {
+        let n = b.tables.len();
+        match rng.below(13) {
+            0 => {
+                // A new table.
+                if let Some(name) = TABLES.iter().find(|t| b.tables.iter().all(|x| x.name != **t)) {
+                    let t = new_table(name, &b, rng);
+                    b.tables.push(t);
+                    let last = b.tables.len() - 1;
+                    decorate(&mut b, last, rng);
+                }
+            }
+            1 if n > 1 => {
+                // A table dropped, and what refers to it.
+                let gone = b.tables.remove(rng.below(n)).name;
+                for t in &mut b.tables {
+                    let refs: Vec<String> = t.fks.iter().filter(|(_, to)| *to == gone).map(|(c, _)| c.clone()).collect();
+                    t.fks.retain(|(_, to)| *to != gone);
+                    t.cols.retain(|c| !refs.contains(&c.name));
+                    t.indexes.retain(|c| !refs.contains(c));
+                    t.uniques.retain(|c| !refs.contains(c));
+                }
+            }
+            2 if n > 0 => {
+                // A column added (last), under a name the table did not have
+                // (a column dropped and added again under its name is a type change).
+                let i = rng.below(n);
+                let c = *rng.pick(COLUMNS);
+                let had = a.tables.iter().any(|t| t.name == b.tables[i].name && t.cols.iter().any(|x| x.name == c));
+                if !had && b.tables[i].cols.iter().all(|x| x.name != c) {
+                    let col = new_column(c, &b, rng);
+                    b.tables[i].cols.push(col);
+                }
+            }
+            3 if n > 0 => {
+                // A column dropped, wherever it is.
+                let t = &mut b.tables[rng.below(n)];
+                if !t.cols.is_empty() {
+                    let c = t.cols.remove(rng.below(t.cols.len())).name;
+                    t.uniques.retain(|x| *x != c);
+                    t.indexes.retain(|x| *x != c);
+                    t.checks.retain(|x| *x != c);
+                    t.fks.retain(|(x, _)| *x != c);
+                }
+            }
+            4 if n > 0 => {
+                // A type changed.
+                let t = &mut b.tables[rng.below(n)];
+                let fk_cols: Vec<String> = t.fks.iter().map(|(c, _)| c.clone()).collect();
+                if let Some(c) = t.cols.iter_mut().filter(|c| !fk_cols.contains(&c.name)).find(|c| changed_type(&c.ty).is_some()) {
+                    c.ty = changed_type(&c.ty).unwrap().to_string();
+                    if c.default.is_some() && !c.ty.starts_with("numeric") {
+                        c.default = None;
+                    }
+                    let name = c.name.clone();
+                    if !matches!(c.ty.as_str(), "integer" | "bigint") {
+                        t.checks.retain(|x| *x != name);
+                    }
+                }
+            }
+            5 if n > 0 => {
+                // Nullability flipped.
+                let t = &mut b.tables[rng.below(n)];
+                if !t.cols.is_empty() {
+                    let i = rng.below(t.cols.len());
+                    t.cols[i].not_null = !t.cols[i].not_null;
+                }
+            }
+            6 if n > 0 => {
+                // A default set, changed or dropped.
+                let enums = b.enums.clone();
+                let t = &mut b.tables[rng.below(n)];
+                if !t.cols.is_empty() {
+                    let i = rng.below(t.cols.len());
+                    let c = &mut t.cols[i];
+                    c.default = if c.default.is_some() && rng.chance(50) || c.ty == "varchar(26)" {
+                        None
+                    } else {
+                        Some(default_for(&c.ty.clone(), &enums, rng))
+                    };
+                }
+            }
+            7 if n > 0 => {
+                // Constraints and indexes added.
+                let i = rng.below(n);
+                decorate(&mut b, i, rng);
+            }
+            8 if n > 0 => {
+                // A unique constraint, index or check dropped.
+                let t = &mut b.tables[rng.below(n)];
+                match rng.below(3) {
+                    0 => drop_one(&mut t.uniques, rng),
+                    1 => drop_one(&mut t.indexes, rng),
+                    _ => drop_one(&mut t.checks, rng),
+                }
+            }
+            9 if n > 0 => {
+                // A foreign key dropped (its column stays).
+                let t = &mut b.tables[rng.below(n)];
+                if !t.fks.is_empty() {
+                    let i = rng.below(t.fks.len());
+                    t.fks.remove(i);
+                }
+            }
+            10 if !b.enums.is_empty() => {
+                // Enum values added, anywhere.
+                let i = rng.below(b.enums.len());
+                let v = rng.pick(VALUES).to_string();
+                let values = &mut b.enums[i].1;
+                if !values.contains(&v) {
+                    let at = rng.below(values.len() + 1);
+                    values.insert(at, v);
+                }
+            }
+            11 => {
+                // A new enum.
+                if let Some(e) = ENUMS.iter().find(|e| b.enums.iter().all(|(n, _)| n != *e)) {
+                    b.enums.push((e.to_string(), vec!["on".into(), "off".into()]));
+                }
+            }
+            12 if !b.enums.is_empty() => {
+                // An enum no column uses, dropped.
+                let i = rng.below(b.enums.len());
+                let name = b.enums[i].0.clone();
+                if b.tables.iter().all(|t| t.cols.iter().all(|c| c.ty != name)) {
+                    b.enums.remove(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    b
+}
+
+fn drop_one(items: &mut Vec<String>, rng: &mut Rng) {
+    if !items.is_empty() {
+        let i = rng.below(items.len());
+        items.remove(i);
+    }
+}
+
+/// The schema as DDL, every name written the way the lint rules want it.
+fn ddl(s: &Schema) -> String {
+    let mut out = String::new();
+    for (name, values) in &s.enums {
+        let values: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+        let _ = writeln!(out, "CREATE TYPE {name} AS ENUM ({});", values.join(", "));
+    }
+    for t in &s.tables {
+        let mut lines = vec!["    id VARCHAR(26) PRIMARY KEY".to_string()];
+        for c in &t.cols {
+            let mut l = format!("    {} {}", c.name, c.ty);
+            if c.not_null {
+                l.push_str(" NOT NULL");
+            }
+            if let Some(d) = &c.default {
+                let _ = write!(l, " DEFAULT {d}");
+            }
+            lines.push(l);
+        }
+        for u in &t.uniques {
+            lines.push(format!("    CONSTRAINT uq_{}_{u} UNIQUE ({u})", t.name));
+        }
+        for c in &t.checks {
+            lines.push(format!("    CONSTRAINT ck_{}_{c} CHECK ({c} >= 0)", t.name));
+        }
+        let _ = writeln!(out, "CREATE TABLE {} (\n{}\n);", t.name, lines.join(",\n"));
+        for i in &t.indexes {
+            let _ = writeln!(out, "CREATE INDEX ix_{}_{i} ON {} ({i});", t.name, t.name);
+        }
+    }
+    for t in &s.tables {
+        for (c, to) in &t.fks {
+            let _ = writeln!(out, "ALTER TABLE {} ADD CONSTRAINT fk_{}_{c}_{to} FOREIGN KEY ({c}) REFERENCES {to} (id);", t.name, t.name);
+        }
+    }
+    out
+}
+
+/// What undoes [`ddl`]: the tables, then the types.
+fn drop_ddl(s: &Schema) -> String {
+    let mut out = String::new();
+    if !s.tables.is_empty() {
+        let names: Vec<&str> = s.tables.iter().map(|t| t.name.as_str()).collect();
+        let _ = writeln!(out, "DROP TABLE {};", names.join(", "));
+    }
+    for (name, _) in &s.enums {
+        let _ = writeln!(out, "DROP TYPE {name};");
+    }
+    out
+}
+
+fn snapshot(url: &str) -> kiln::catalog::Snapshot {
+    kiln::catalog::Snapshot::of(&mut client(url), &kiln::Tables::default()).unwrap().without_column_order()
+}
+
+fn database_with(sql: &str) -> String {
+    let url = fresh_db();
+    client(&url).batch_execute(sql).unwrap_or_else(|e| panic!("{e:?}\n{sql}"));
+    url
+}
+
+/// One case: `Err` with what went wrong, the schemas and the revisions.
+fn case(seed: u64) -> Result<(), String> {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let a = random_schema(&mut rng);
+    let b = mutate(&a, &mut rng);
+    let (a_sql, b_sql) = (ddl(&a), ddl(&b));
+    let dir = crate::pg::write_dir(
+        &format!("autogen-{seed}"),
+        &[crate::pg::revision("a1", &[], "", &a_sql, Some(&drop_ddl(&a)))],
+        Some("schema = \"schema.sql\"\n"),
+    );
+    std::fs::write(dir.join("schema.sql"), &b_sql).unwrap();
+    let context = |what: String, dir: &Path| {
+        let mut files = String::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "sql") && !p.ends_with("schema.sql")) {
+            let _ = write!(files, "\n== {}\n{}", p.file_name().unwrap().to_string_lossy(), std::fs::read_to_string(p).unwrap());
+        }
+        format!("seed {seed}: {what}\n== A\n{a_sql}\n== B\n{b_sql}{files}")
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["--dir", dir.to_str().unwrap(), "revision", "--autogenerate", "-m", "to b"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        return Err(context(format!("autogenerate failed:\n{said}"), &dir));
+    }
+    // The build's view: every lint, the declared schema included.
+    if let Err(r) = kiln_core::load_dir(&dir, "migrations") {
+        return Err(context(format!("the generated revisions do not pass the build:\n{}", r.render()), &dir));
+    }
+    let migrator = kiln::Migrator::new(load(&dir));
+    let db = fresh_db();
+    let mut c = client(&db);
+    migrator.upgrade(&mut c, "heads").map_err(|e| context(format!("upgrade failed: {e}"), &dir))?;
+    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&b_sql)), 20) {
+        return Err(context(format!("after the upgrade the catalog is not B's (- upgraded, + B):\n{d}"), &dir));
+    }
+    migrator.downgrade(&mut c, "a1").map_err(|e| context(format!("downgrade failed: {e}"), &dir))?;
+    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&a_sql)), 20) {
+        return Err(context(format!("after the downgrade the catalog is not A's (- downgraded, + A):\n{d}"), &dir));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn autogenerated_revisions_take_a_to_b_and_back_on_postgresql() {
+    let cases: u64 = std::env::var("KILN_AUTOGEN_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let seeds: Vec<u64> = match std::env::var("KILN_AUTOGEN_SEED").ok().and_then(|v| v.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => (1..=cases).collect(),
+    };
+    let failures: Vec<String> = seeds.iter().filter_map(|&s| case(s).err()).collect();
+    eprintln!("autogenerate on PostgreSQL: {} cases, {} failures", seeds.len(), failures.len());
+    for f in &failures {
+        eprintln!("  {}", f.lines().next().unwrap_or_default());
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed; the first:\n{}", failures.len(), seeds.len(), failures[0]);
+}
