@@ -58,12 +58,19 @@ struct Table {
 struct Schema {
     enums: Vec<(String, Vec<String>)>,
     tables: Vec<Table>,
+    /// Standalone sequences and SQL functions, by name.
+    sequences: Vec<String>,
+    functions: Vec<String>,
+    /// Views over one table's ids: `<table>_ids`.
+    views: Vec<String>,
 }
 
 const TABLES: &[&str] = &["users", "teams", "projects", "api_keys", "events", "invoices", "tags", "notes"];
 const COLUMNS: &[&str] = &["email", "name", "age", "score", "active", "created_at", "payload", "status", "note", "amount", "title"];
 const TYPES: &[&str] = &["varchar(64)", "text", "integer", "bigint", "boolean", "timestamptz", "jsonb", "numeric(10,2)"];
 const ENUMS: &[&str] = &["moods", "levels", "colours"];
+const SEQUENCES: &[&str] = &["invoice_numbers", "ticket_numbers"];
+const FUNCTIONS: &[&str] = &["answer", "version_number"];
 const VALUES: &[&str] = &["red", "green", "blue", "low", "high", "mid", "happy", "sad", "calm"];
 
 fn singular(table: &str) -> String {
@@ -136,7 +143,30 @@ fn random_schema(rng: &mut Rng) -> Schema {
     for i in 0..s.tables.len() {
         decorate(&mut s, i, rng);
     }
+    objects(&mut s, rng);
     s
+}
+
+/// A sequence, a function or a view added at random.
+fn objects(s: &mut Schema, rng: &mut Rng) {
+    if rng.chance(30) {
+        let q = rng.pick(SEQUENCES).to_string();
+        if !s.sequences.contains(&q) {
+            s.sequences.push(q);
+        }
+    }
+    if rng.chance(30) {
+        let f = rng.pick(FUNCTIONS).to_string();
+        if !s.functions.contains(&f) {
+            s.functions.push(f);
+        }
+    }
+    if rng.chance(30) && !s.tables.is_empty() {
+        let t = s.tables[rng.below(s.tables.len())].name.clone();
+        if !s.views.contains(&t) {
+            s.views.push(t);
+        }
+    }
 }
 
 /// Adds constraints and indexes to table `i` at random.
@@ -168,7 +198,7 @@ fn mutate(a: &Schema, rng: &mut Rng) -> Schema {
     let mut b = a.clone();
     for _ in 0..1 + rng.below(5) {
         let n = b.tables.len();
-        match rng.below(13) {
+        match rng.below(16) {
             0 => {
                 // A new table.
                 if let Some(name) = TABLES.iter().find(|t| b.tables.iter().all(|x| x.name != **t)) {
@@ -181,6 +211,7 @@ fn mutate(a: &Schema, rng: &mut Rng) -> Schema {
             1 if n > 1 => {
                 // A table dropped, and what refers to it.
                 let gone = b.tables.remove(rng.below(n)).name;
+                b.views.retain(|v| *v != gone);
                 for t in &mut b.tables {
                     let refs: Vec<String> = t.fks.iter().filter(|(_, to)| *to == gone).map(|(c, _)| c.clone()).collect();
                     t.fks.retain(|(_, to)| *to != gone);
@@ -286,6 +317,31 @@ fn mutate(a: &Schema, rng: &mut Rng) -> Schema {
                     b.enums.push((e.to_string(), vec!["on".into(), "off".into()]));
                 }
             }
+            13 => objects(&mut b, rng),
+            15 if !b.enums.is_empty() => {
+                // An enum value removed (none of the declared defaults uses it), or two swapped.
+                let i = rng.below(b.enums.len());
+                let (name, values) = b.enums[i].clone();
+                let j = rng.below(values.len());
+                let used = b
+                    .tables
+                    .iter()
+                    .flat_map(|t| &t.cols)
+                    .any(|c| c.ty == name && c.default.as_deref() == Some(&format!("'{}'", values[j])));
+                if rng.chance(50) && values.len() > 1 && !used {
+                    b.enums[i].1.remove(j);
+                } else if values.len() > 1 {
+                    b.enums[i].1.swap(0, values.len() - 1);
+                }
+            }
+            14 => {
+                // An object dropped.
+                match rng.below(3) {
+                    0 => drop_one(&mut b.sequences, rng),
+                    1 => drop_one(&mut b.functions, rng),
+                    _ => drop_one(&mut b.views, rng),
+                }
+            }
             12 if !b.enums.is_empty() => {
                 // An enum no column uses, dropped.
                 let i = rng.below(b.enums.len());
@@ -342,12 +398,30 @@ fn ddl(s: &Schema) -> String {
             let _ = writeln!(out, "ALTER TABLE {} ADD CONSTRAINT fk_{}_{c}_{to} FOREIGN KEY ({c}) REFERENCES {to} (id);", t.name, t.name);
         }
     }
+    for q in &s.sequences {
+        let _ = writeln!(out, "CREATE SEQUENCE {q} START 100;");
+    }
+    for f in &s.functions {
+        let _ = writeln!(out, "CREATE FUNCTION {f}() RETURNS integer LANGUAGE sql AS $$ SELECT 42 $$;");
+    }
+    for v in &s.views {
+        let _ = writeln!(out, "CREATE VIEW {v}_ids AS SELECT id FROM {v};");
+    }
     out
 }
 
-/// What undoes [`ddl`]: the tables, then the types.
+/// What undoes [`ddl`]: the views, functions and sequences, the tables, then the types.
 fn drop_ddl(s: &Schema) -> String {
     let mut out = String::new();
+    for v in &s.views {
+        let _ = writeln!(out, "DROP VIEW {v}_ids;");
+    }
+    for f in &s.functions {
+        let _ = writeln!(out, "DROP FUNCTION {f};");
+    }
+    for q in &s.sequences {
+        let _ = writeln!(out, "DROP SEQUENCE {q};");
+    }
     if !s.tables.is_empty() {
         let names: Vec<&str> = s.tables.iter().map(|t| t.name.as_str()).collect();
         let _ = writeln!(out, "DROP TABLE {};", names.join(", "));
@@ -368,8 +442,33 @@ fn database_with(sql: &str) -> String {
     url
 }
 
+/// What the generated revisions hold, counted over the cases: evidence
+/// that the cases reach each kind of change.
+const KINDS: &[&str] = &[
+    "CREATE TABLE",
+    "DROP TABLE",
+    "ADD COLUMN",
+    "DROP COLUMN",
+    " TYPE ",
+    "SET DEFAULT",
+    "SET NOT NULL",
+    "DROP NOT NULL",
+    "ADD CONSTRAINT",
+    "DROP CONSTRAINT",
+    "NOT VALID",
+    "INDEX CONCURRENTLY",
+    "ADD VALUE",
+    "_kiln_old",
+    "CREATE TYPE",
+    "SEQUENCE",
+    "FUNCTION",
+    "VIEW",
+    "kiln:allow(reversible)",
+];
+
 /// One case: `Err` with what went wrong, the schemas and the revisions.
-fn case(seed: u64) -> Result<(), String> {
+/// `seen` counts the cases whose revisions hold each of [`KINDS`].
+fn case(seed: u64, seen: &mut [usize]) -> Result<(), String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let a = random_schema(&mut rng);
     let b = mutate(&a, &mut rng);
@@ -398,6 +497,15 @@ fn case(seed: u64) -> Result<(), String> {
     if !out.status.success() {
         return Err(context(format!("autogenerate failed:\n{said}"), &dir));
     }
+    let generated: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql") && !p.ends_with("schema.sql") && !p.ends_with("a1_m.sql"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    for (n, kind) in seen.iter_mut().zip(KINDS) {
+        *n += usize::from(generated.contains(kind));
+    }
     // The build's view: every lint, the declared schema included.
     if let Err(r) = kiln_core::load_dir(&dir, "migrations") {
         return Err(context(format!("the generated revisions do not pass the build:\n{}", r.render()), &dir));
@@ -424,8 +532,11 @@ fn autogenerated_revisions_take_a_to_b_and_back_on_postgresql() {
         Some(seed) => vec![seed],
         None => (1..=cases).collect(),
     };
-    let failures: Vec<String> = seeds.iter().filter_map(|&s| case(s).err()).collect();
+    let mut seen = vec![0; KINDS.len()];
+    let failures: Vec<String> = seeds.iter().filter_map(|&s| case(s, &mut seen).err()).collect();
     eprintln!("autogenerate on PostgreSQL: {} cases, {} failures", seeds.len(), failures.len());
+    let counts: Vec<String> = KINDS.iter().zip(&seen).map(|(k, n)| format!("{}: {n}", k.trim())).collect();
+    eprintln!("cases whose revisions hold each kind of change: {}", counts.join(", "));
     for f in &failures {
         eprintln!("  {}", f.lines().next().unwrap_or_default());
     }
