@@ -95,3 +95,45 @@ fn what_the_model_cannot_follow_is_inconclusive_never_an_error() {
     assert!(ok, "{text}");
     assert!(!text.contains("declared-schema"), "{text}");
 }
+
+#[test]
+fn unnamed_declared_constraints_match_by_definition_and_fed_sequences_are_left_out() {
+    let files = [crate::pg::revision(
+        "a1",
+        &[],
+        "",
+        "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY, email TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, \
+         CONSTRAINT uq_users_email UNIQUE (email));\nCREATE INDEX ix_users_created_at ON users (created_at);\n\
+         CREATE TABLE bases (note TEXT);\nCREATE TABLE things (number SERIAL PRIMARY KEY, note TEXT);\n\
+         -- kiln:allow(unchecked-statement)\nALTER TABLE things INHERIT bases;",
+        Some("DROP TABLE things;\nDROP TABLE bases;\nDROP TABLE users;"),
+    )];
+    let dir = crate::pg::write_dir("declared-unnamed", &files, None);
+    // A hand-written schema that leaves names to PostgreSQL: matched by what they are.
+    let hand = "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY, email TEXT NOT NULL UNIQUE, created_at TIMESTAMPTZ NOT NULL);\n\
+                CREATE INDEX ON users (created_at);\nCREATE TABLE bases (note TEXT);\n\
+                CREATE TABLE things (number SERIAL PRIMARY KEY, note TEXT) INHERITS (bases);\n";
+    std::fs::write(dir.join("kiln.toml"), "schema = \"schema.sql\"\n").unwrap();
+    std::fs::write(dir.join("schema.sql"), hand).unwrap();
+    let (ok, text) = check(&dir);
+    assert!(ok, "{text}");
+    // One the migrations do not have is named as the build wants it named.
+    std::fs::write(dir.join("schema.sql"), hand.replace("created_at TIMESTAMPTZ NOT NULL)", "created_at TIMESTAMPTZ NOT NULL UNIQUE)"))
+        .unwrap();
+    let (ok, text) = check(&dir);
+    assert!(!ok && text.contains("constraint `uq_users_created_at` on `users` (UNIQUE (created_at)) is declared"), "{text}");
+
+    // pg_dump writes the serial's sequence of a table kiln does not follow
+    // (it inherits): left out with the table, not reported as undeclared.
+    std::fs::remove_file(dir.join("schema.sql")).unwrap();
+    std::fs::write(dir.join("kiln.toml"), "").unwrap();
+    let migrations = kiln_core::load_dir(&dir, "migrations").unwrap_or_else(|r| panic!("{}", r.render())).leak();
+    let db = TestDatabase::migrated(&migrations, "heads");
+    let out = Command::new("pg_dump").args(["--schema-only", "--no-owner"]).arg(db.url()).output().unwrap();
+    let dump = String::from_utf8(out.stdout).unwrap();
+    assert!(dump.contains("CREATE SEQUENCE public.things_number_seq"), "{dump}");
+    std::fs::write(dir.join("kiln.toml"), "schema = \"schema.sql\"\n").unwrap();
+    std::fs::write(dir.join("schema.sql"), &dump).unwrap();
+    let (ok, text) = check(&dir);
+    assert!(ok, "{text}\n{dump}");
+}
