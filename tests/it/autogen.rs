@@ -667,3 +667,44 @@ fn nothing_to_write_and_what_stops_autogenerate() {
     assert_ne!(code, Some(0));
     assert!(said.contains("the declared schema does not parse") && said.contains("schema.sql:1:"), "{said}");
 }
+
+/// From each revision of the reference schema to `pg_dump` of its head: the
+/// generated revisions reach the head's catalog, and go back.
+#[test]
+fn from_any_reference_revision_to_a_dump_of_its_head() {
+    use kartograph::MIGRATIONS as REFERENCE;
+    use kiln::testing::TestDatabase;
+    let head = TestDatabase::migrated(&REFERENCE, "heads");
+    let out = Command::new("pg_dump").args(["--schema-only", "--no-owner"]).arg(head.url()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dump = String::from_utf8(out.stdout).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    // Each cut keeps the revisions up to it (the files are named by id).
+    let chain = ["1975ea83b712", "7fbe65eaef1b", "3c4d5e6f7a8b", "a1b2c3d4e5f6", "e4f5a6b7c8d9"];
+    for (n, cut) in chain.iter().enumerate() {
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(&root).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if chain[..=n].iter().any(|id| name.starts_with(id)) {
+                files.push((name, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+        let dir = crate::pg::write_dir(&format!("autogen-reference-{cut}"), &files, Some("schema = \"schema.sql\"\n"));
+        std::fs::write(dir.join("schema.sql"), &dump).unwrap();
+        let (code, said) = autogenerate(&dir, &[]);
+        assert_eq!(code, Some(0), "from {cut}: {said}");
+        let migrator = kiln::Migrator::new(load(&dir));
+        let db = fresh_db();
+        let mut c = client(&db);
+        migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("from {cut}: {e}\n{}", written(&dir)));
+        if let Some(d) = snapshot(&db).diff(&snapshot(head.url()), 20) {
+            panic!("from {cut}: the upgraded catalog is not the head's (- upgraded, + head):\n{d}\n{}", written(&dir));
+        }
+        migrator.downgrade(&mut c, cut).unwrap_or_else(|e| panic!("back to {cut}: {e}\n{}", written(&dir)));
+        let at_cut = TestDatabase::migrated(&REFERENCE, cut);
+        if let Some(d) = snapshot(&db).diff(&snapshot(at_cut.url()), 20) {
+            panic!("back to {cut}: the catalog is not the revision's (- downgraded, + {cut}):\n{d}\n{}", written(&dir));
+        }
+    }
+}

@@ -863,14 +863,16 @@ fn drop_index_sql(key: &str, name: &str, concurrently: bool) -> String {
     }
 }
 
-/// Tokens one space apart (how the model keeps expressions) as SQL: the
-/// lexer's two `:` of a cast joined again (`'{}' : : jsonb` is `'{}'::jsonb`),
-/// outside string literals.
+/// Tokens one space apart (how the model keeps expressions) as SQL a
+/// person would write: the lexer's two `:` of a cast joined again, no space
+/// inside parentheses, before a comma or after a function's name
+/// (`now ( )` is `now()`); string literals untouched.
 fn expr(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut quoted = false;
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
+        let step = c.len_utf8();
         if c == '\'' {
             quoted = !quoted;
         }
@@ -879,8 +881,20 @@ fn expr(text: &str) -> String {
             rest = &rest[5..];
             continue;
         }
+        if !quoted && c == ' ' {
+            let next = rest[1..].chars().next();
+            let last_word: String = out.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            // An index method (`USING btree (a)`) is not a call.
+            let method = out[..out.len() - last_word.len()].to_ascii_uppercase().ends_with("USING ");
+            let call =
+                next == Some('(') && !last_word.is_empty() && !method && last_word.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            if out.ends_with('(') || matches!(next, Some(')' | ',')) || call {
+                rest = &rest[1..];
+                continue;
+            }
+        }
         out.push(c);
-        rest = &rest[c.len_utf8()..];
+        rest = &rest[step..];
     }
     out
 }
@@ -1068,7 +1082,10 @@ mod tests {
     fn casts_are_joined_again_outside_strings() {
         assert_eq!(expr("'{}' : : jsonb"), "'{}'::jsonb");
         assert_eq!(expr("' : : ' : : text"), "' : : '::text");
-        assert_eq!(expr("now ( )"), "now ( )");
+        assert_eq!(expr("now ( )"), "now()");
+        assert_eq!(expr("CHECK ( length ( secret ) > 10 )"), "CHECK (length(secret) > 10)");
+        assert_eq!(expr("USING btree ( a , lower ( b ) ) WHERE ( x IS NULL )"), "USING btree (a, lower(b)) WHERE (x IS NULL)");
+        assert_eq!(expr("'( a , b )'"), "'( a , b )'");
     }
 
     #[test]
