@@ -305,6 +305,22 @@ fn psql(url: &str, script: &str) {
 /// schema that the real Alembic's own offline SQL (`upgrade --sql`) reaches
 /// through psql, and a database the real Alembic migrated online to
 /// revision 055 is continued by kiln, running only the 54 revisions above it.
+/// The person's SQL for CKAN's 083 upgrade: what CKAN runs when `related` is empty.
+const CKAN_083: &str = "DROP TABLE related_dataset;\nDROP TABLE related;\n";
+
+/// Writes what the import left to a person in CKAN's history: 083's
+/// upgrade, and a no-op for 038's downgrade.
+fn write_ckans_person_sql(out: &Path) {
+    for entry in std::fs::read_dir(out).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("-- Write its SQL here.") {
+            let sql = if text.contains("Revision ID: f98d8fa2a7f7") { CKAN_083 } else { "SELECT 1;\n" };
+            std::fs::write(&path, text.replacen("-- Write its SQL here.\n", sql, 1)).unwrap();
+        }
+    }
+}
+
 #[test]
 fn importing_ckans_alembic_history_from_an_empty_database() {
     let (pythonpath, scripts) = ckan_path();
@@ -317,16 +333,7 @@ fn importing_ckans_alembic_history_from_an_empty_database() {
     let toml = std::fs::read_to_string(out.join("kiln.toml")).unwrap();
     assert!(toml.contains("baseline = \"9445ce34fc23\""), "{toml}");
 
-    // The person's SQL for 083's upgrade: what CKAN runs when `related` is empty.
-    let person_083 = "DROP TABLE related_dataset;\nDROP TABLE related;\n";
-    for entry in std::fs::read_dir(&out).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        if text.contains("-- Write its SQL here.") {
-            let sql = if text.contains("Revision ID: f98d8fa2a7f7") { person_083 } else { "SELECT 1;\n" };
-            std::fs::write(&path, text.replacen("-- Write its SQL here.\n", sql, 1)).unwrap();
-        }
-    }
+    write_ckans_person_sql(&out);
     let check = kiln(&["--dir", out.to_str().unwrap(), "check"]);
     assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
 
@@ -345,7 +352,7 @@ fn importing_ckans_alembic_history_from_an_empty_database() {
     let after = alembic(&ini, &pythonpath, &by_psql, &["upgrade", "f98d8fa2a7f7:head", "--sql"]);
     assert!(before.contains("CREATE TABLE package (") && after.contains("UPDATE alembic_version"), "{before}");
     psql(&by_psql, &before);
-    psql(&by_psql, &format!("BEGIN;\n{person_083}UPDATE alembic_version SET version_num='f98d8fa2a7f7';\nCOMMIT;\n"));
+    psql(&by_psql, &format!("BEGIN;\n{CKAN_083}UPDATE alembic_version SET version_num='f98d8fa2a7f7';\nCOMMIT;\n"));
     psql(&by_psql, &after);
     let objects = crate::pg::assert_same_schema(&by_kiln, &by_psql, "kiln's import reaches the schema Alembic's offline SQL reaches");
     assert!(objects > 100, "CKAN's schema is large: {objects} objects");
@@ -362,4 +369,61 @@ fn importing_ckans_alembic_history_from_an_empty_database() {
     assert_eq!(versions(&mut client(&halfway)), ["9445ce34fc23"]);
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&script);
+}
+
+/// `kiln revision --autogenerate` on a real schema: CKAN's history cut at
+/// a revision, and `pg_dump` of the database its whole history builds as
+/// the declared schema. The generated revisions take a database at the cut
+/// to the head's catalog (column order aside), and their downgrades back
+/// to the cut's.
+#[test]
+fn autogenerate_catches_ckans_history_up_from_a_cut() {
+    let (pythonpath, scripts) = ckan_path();
+    let kiln = |args: &[&str]| kiln_with(&pythonpath, args);
+    let (full, _) = import("ckan-autogen", &pythonpath, &scripts, 109, 2);
+    write_ckans_person_sql(&full);
+    let head = fresh_db();
+    let up = kiln(&["--dir", full.to_str().unwrap(), "--database-url", &head, "upgrade", "head"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let dump = Command::new("pg_dump").args(["--schema-only", "--no-owner"]).arg(&head).output().unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let set = kiln_core::load_dir(&full, "migrations").unwrap_or_else(|r| panic!("{}", r.render()));
+    let snapshot = |url: &str| kiln::catalog::Snapshot::of(&mut client(url), &kiln::Tables::default()).unwrap().without_column_order();
+    // 001, 030, 055, 069 and 092: each cut keeps its ancestors.
+    for cut in ["103676e0a497", "b16cbf164c8a", "048f7db947bf", "e7524c675cdb", "01afcadbd8c0"] {
+        let keep = set.graph.applied_with(&[set.graph.index_of(cut).unwrap()]);
+        let dir = full.with_file_name(format!("{}-{cut}", full.file_name().unwrap().to_string_lossy()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (r, rev) in set.revisions.iter().enumerate().filter(|(r, _)| keep[*r]) {
+            std::fs::copy(rev.path.as_ref().unwrap(), dir.join(&rev.file_name)).unwrap_or_else(|e| panic!("{r}: {e}"));
+        }
+        // CKAN's names and types are not Kartograph's: its team would turn those rules off
+        // (its head even has `tag.vocabulary_id varchar(100)` referencing `vocabulary.id text`).
+        let lints = ["table-name", "index-name", "foreign-key-name", "unique-name", "timestamptz", "ulid-primary-key", "foreign-key-type"]
+            .map(|r| format!("{r} = \"allow\"\n"))
+            .concat();
+        std::fs::write(dir.join("kiln.toml"), format!("baseline = \"{cut}\"\nschema = \"schema.sql\"\n\n[lints]\n{lints}")).unwrap();
+        std::fs::write(dir.join("schema.sql"), &dump.stdout).unwrap();
+        let gen = kiln(&["--dir", dir.to_str().unwrap(), "revision", "--autogenerate", "-m", "catch up"]);
+        let said = format!("{}{}", String::from_utf8_lossy(&gen.stdout), String::from_utf8_lossy(&gen.stderr));
+        assert!(gen.status.success(), "from {cut}: {said}");
+
+        let db = fresh_db();
+        let up = kiln(&["--dir", dir.to_str().unwrap(), "--database-url", &db, "upgrade", "heads"]);
+        assert!(up.status.success(), "from {cut}: {}", String::from_utf8_lossy(&up.stderr));
+        if let Some(d) = snapshot(&db).diff(&snapshot(&head), 30) {
+            panic!("from {cut}: the upgraded catalog is not CKAN's head (- upgraded, + head):\n{d}\n{said}");
+        }
+        let down = kiln(&["--dir", dir.to_str().unwrap(), "--database-url", &db, "downgrade", cut]);
+        assert!(down.status.success(), "back to {cut}: {}", String::from_utf8_lossy(&down.stderr));
+        let at_cut = fresh_db();
+        let up = kiln(&["--dir", dir.to_str().unwrap(), "--database-url", &at_cut, "upgrade", cut]);
+        assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+        if let Some(d) = snapshot(&db).diff(&snapshot(&at_cut), 30) {
+            panic!("back to {cut}: the catalog is not the cut's (- downgraded, + {cut}):\n{d}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&full);
 }

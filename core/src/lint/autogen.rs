@@ -308,13 +308,27 @@ impl Ctx<'_> {
         let (want_objects, have_objects) = (compared_objects(self.want, &fed), compared_objects(self.head, &fed));
         let (want_enums, have_enums) = (enums(&want_objects), enums(&have_objects));
 
+        // Columns whose type changes: a foreign key on or to one is dropped
+        // before and added again after (PostgreSQL checks both ends' types).
+        let mut retyped = Retyped { columns: BTreeSet::new(), primary_keys: BTreeMap::new() };
+        for (key, t) in &want {
+            let Some(got) = have.get(key) else { continue };
+            for w in &t.columns {
+                if got.column(&w.name).is_some_and(|g| g.ty.is_some() && w.ty.is_some() && g.ty != w.ty) {
+                    retyped.columns.insert((key.clone(), w.name.clone()));
+                }
+            }
+            if let Some(pk) = got.primary_key() {
+                retyped.primary_keys.insert(key.clone(), pk.to_vec());
+            }
+        }
         for (key, t) in &want {
             match have.get(key) {
                 None => self.create_table(key, t, steps),
                 Some(got) if got.uncertain || t.uncertain => steps.note(format!(
                     "table `{key}` is changed by a statement kiln does not follow: compare it by hand (`kiln check` names the statement)"
                 )),
-                Some(got) => self.alter_table(key, got, t, [&have_enums, &want_enums], steps),
+                Some(got) => self.alter_table(key, got, t, [&have_enums, &want_enums], &retyped, steps),
             }
         }
         for (key, t) in &have {
@@ -328,6 +342,7 @@ impl Ctx<'_> {
         }
         self.enums(&have_enums, &want_enums, &have, &want, steps);
         self.objects(&have_objects, &want_objects, &have_enums, &want_enums, steps);
+        self.fed_sequences(&have, &fed, steps);
     }
 
     fn create_table(&self, key: &str, t: &Table, steps: &mut Steps) {
@@ -364,13 +379,26 @@ impl Ctx<'_> {
     }
 
     /// `enums`: the enum types' values at head and as declared.
-    fn alter_table(&self, key: &str, got: &Table, want: &Table, enums: [&BTreeMap<String, Vec<String>>; 2], steps: &mut Steps) {
+    fn alter_table(
+        &self,
+        key: &str,
+        got: &Table,
+        want: &Table,
+        enums: [&BTreeMap<String, Vec<String>>; 2],
+        retyped: &Retyped,
+        steps: &mut Steps,
+    ) {
         let k = quote_key(key);
         let dropped: Vec<&Column> = got.columns.iter().filter(|c| want.column(&c.name).is_none()).collect();
         let added: Vec<&Column> = want.columns.iter().filter(|c| got.column(&c.name).is_none()).collect();
         // A drop and an add of the same type may be a rename: never guessed.
         let mut hints = BTreeMap::new();
         for d in &dropped {
+            // Only a pair alone of its type: with several, any guess would be a guess.
+            let of_type = |cols: &[&Column]| cols.iter().filter(|c| c.ty == d.ty).count();
+            if of_type(&dropped) != 1 || of_type(&added) != 1 {
+                continue;
+            }
             if let Some(a) = added.iter().find(|a| a.ty == d.ty) {
                 let hint = format!(
                     "`{key}.{}` is dropped and `{key}.{}` added, of the same type: if it is a rename, run again with \
@@ -417,6 +445,27 @@ impl Ctx<'_> {
                 Some(d) => format!("ALTER TABLE {k} ALTER COLUMN {col} SET DEFAULT {};", expr(d)),
                 None => format!("ALTER TABLE {k} ALTER COLUMN {col} DROP DEFAULT;"),
             };
+            if g.default.as_deref() == Some("nextval(...)") && !fed(&wd) {
+                // A serial no longer: its sequence goes, and comes back on the way down.
+                let seq = quote_key(&model::sibling_key(key, &format!("{}_{}_seq", model::bare(key), w.name)));
+                let ty = g.ty.as_deref().filter(|t| ["smallint", "bigint"].contains(t)).unwrap_or("integer");
+                let seq_literal = literal(&model::sibling_key(key, &format!("{}_{}_seq", model::bare(key), w.name)));
+                steps.push(
+                    Phase::Main,
+                    group::ALTER_COLUMNS,
+                    format!(
+                        "-- review: `{key}.{}` is a serial no longer; the downgrade makes it one again, its sequence past the largest \
+                         value (kiln's model does not follow a serial's own sequence, hence the allow)\n-- kiln:allow(reversible)\n\
+                         ALTER TABLE {k} ALTER COLUMN {col} DROP DEFAULT;\nDROP SEQUENCE {seq};",
+                        w.name
+                    ),
+                    format!(
+                        "CREATE SEQUENCE {seq} AS {ty} OWNED BY {k}.{col};\n\
+                         SELECT setval({seq_literal}, COALESCE(max({col}), 0) + 1, false) FROM {k};\n\
+                         ALTER TABLE {k} ALTER COLUMN {col} SET DEFAULT nextval({seq_literal}::regclass);"
+                    ),
+                );
+            }
             match (&g.ty, &w.ty) {
                 (Some(a), Some(b)) if a != b => {
                     // A default is typed when set: set aside while the type changes.
@@ -427,7 +476,7 @@ impl Ctx<'_> {
                             format!(" USING {col}::{to}")
                         } else {
                             // No cast between them: through text, which every type reads.
-                            format!(" USING {col}::text::{to}")
+                            format!(" USING {col}::text{}", if to == "text" { String::new() } else { format!("::{to}") })
                         };
                         let mut sql = String::new();
                         if old.is_some() && !fed(old) {
@@ -464,7 +513,7 @@ impl Ctx<'_> {
             }
         }
         // Constraints by name; a changed one is dropped and added again.
-        let same = |a: &Constraint, b: &Constraint| kind_text(&a.kind) == kind_text(&b.kind);
+        let same = |a: &Constraint, b: &Constraint| kind_text(&a.kind) == kind_text(&b.kind) && !retyped.touches(key, a);
         for c in &got.constraints {
             if want.constraints.iter().any(|w| w.name == c.name && same(w, c)) {
                 continue;
@@ -605,6 +654,54 @@ impl Ctx<'_> {
         }
     }
 
+    /// The sequences the declared schema creates for its columns'
+    /// defaults (`pg_dump` writes a `serial` so) that the migrations lack:
+    /// created before the tables, owned by their column after them.
+    /// `fed`: the sequences some column's default names (the others are
+    /// objects like any other).
+    fn fed_sequences(&self, have: &BTreeMap<String, &Table>, fed: &BTreeSet<String>, steps: &mut Steps) {
+        let have_objects: BTreeSet<String> = self.head.objects().iter().map(|k| norm_object(k)).collect();
+        // A `serial` of the migrations makes `<table>_<column>_seq`.
+        let serials: BTreeSet<String> = have
+            .iter()
+            .flat_map(|(k, t)| {
+                t.columns
+                    .iter()
+                    .filter(|c| c.default.as_deref() == Some("nextval(...)"))
+                    .map(move |c| model::sibling_key(k, &format!("{}_{}_seq", model::bare(k), c.name)))
+            })
+            .collect();
+        let owned_by = self.owned_by();
+        for key in self.want.objects().iter().map(|k| norm_object(k)) {
+            let Some(name) = key.strip_prefix("sequence|") else { continue };
+            if !fed.contains(name) || have_objects.contains(&key) || serials.contains(name) {
+                continue;
+            }
+            let Some(span) = self.spans.objects.get(&key) else { continue };
+            steps.push(Phase::Main, group::CREATE_TYPES, statement(&self.declared_text[span.clone()]), drop_object_sql("sequence", name));
+            if let Some(text) = owned_by.get(name) {
+                steps.push(Phase::Main, group::CREATE_OBJECTS, text.clone(), format!("ALTER SEQUENCE {} OWNED BY NONE;", quote_key(name)));
+            }
+        }
+    }
+
+    /// `ALTER SEQUENCE <name> OWNED BY ...` statements of the declared schema, by sequence.
+    fn owned_by(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for st in sql::parse(self.declared_text).stmts.iter().filter(|st| matches!(st.op, Op::OtherDdl)) {
+            let text = &self.declared_text[st.span.clone()];
+            let words: Vec<&str> = text.split_whitespace().collect();
+            if words.len() > 4
+                && words[0].eq_ignore_ascii_case("alter")
+                && words[1].eq_ignore_ascii_case("sequence")
+                && text.to_ascii_uppercase().contains(" OWNED BY ")
+            {
+                out.insert(norm(&words[2].to_ascii_lowercase()), statement(text));
+            }
+        }
+        out
+    }
+
     /// The last upgrade statement of the migrations that creates the object `key`.
     fn created_by(&self, key: &str) -> Option<String> {
         let mut found = None;
@@ -621,6 +718,24 @@ impl Ctx<'_> {
             }
         }
         found
+    }
+}
+
+/// The columns of kept tables whose type changes, and the primary keys a
+/// foreign key without columns refers to.
+struct Retyped {
+    columns: BTreeSet<(String, String)>,
+    primary_keys: BTreeMap<String, Vec<String>>,
+}
+
+impl Retyped {
+    /// A foreign key of table `key` on or to a column whose type changes.
+    fn touches(&self, key: &str, c: &Constraint) -> bool {
+        let Kind::ForeignKey { columns, table, ref_columns, .. } = &c.kind else { return false };
+        let to = norm(table);
+        let refs = if ref_columns.is_empty() { self.primary_keys.get(&to).cloned().unwrap_or_default() } else { ref_columns.clone() };
+        columns.iter().any(|c| self.columns.contains(&(key.to_string(), c.clone())))
+            || refs.iter().any(|c| self.columns.contains(&(to.clone(), c.clone())))
     }
 }
 

@@ -355,6 +355,21 @@ impl Model {
         self.index_owner.get(index_key).map(|k| &**k)
     }
 
+    /// The table whose primary key, unique or exclusion constraint is
+    /// backed by the index `index` (which has the constraint's name).
+    fn constraint_index_owner(&self, index: &QName) -> Option<String> {
+        let key = index.key();
+        self.tables
+            .iter()
+            .find(|(k, t)| {
+                sibling_key(k, &index.name) == key
+                    && t.constraints
+                        .iter()
+                        .any(|c| c.name == index.name && matches!(c.kind, Kind::PrimaryKey(_) | Kind::Unique(_) | Kind::Exclude))
+            })
+            .map(|(k, _)| k.to_string())
+    }
+
     /// Adds what `other` has and this model lacks (the parents of a merge).
     /// Only the tables `other` changed since the two models diverged are
     /// looked at.
@@ -407,8 +422,13 @@ impl Model {
 
     /// Puts a [`Model::snapshot`] back.
     pub fn restore(&mut self, snapshot: Snapshot) {
+        // Every table out first: a table renamed back and forth shares its
+        // index names with its other name, whose removal must not take the
+        // restored table's indexes with it.
+        for (key, _) in &snapshot {
+            self.remove_table(key);
+        }
         for (key, table) in snapshot {
-            self.remove_table(&key);
             if let Some(t) = table {
                 let key: Rc<str> = key.into();
                 for i in &t.indexes {
@@ -469,8 +489,9 @@ impl Model {
                 }
             }
             Op::RenameIndex(i, _) => {
-                if let Some(owner) = self.index_owner(&i.key()).or_else(|| index_owners.get(&i.key()).map(String::as_str)) {
-                    out.push(owner.to_string());
+                let owner = self.index_owner(&i.key()).or_else(|| index_owners.get(&i.key()).map(String::as_str));
+                if let Some(owner) = owner.map(str::to_string).or_else(|| self.constraint_index_owner(i)) {
+                    out.push(owner);
                 }
             }
             Op::DropTable(tables) => out.extend(tables.iter().map(QName::key)),
@@ -554,6 +575,12 @@ impl Model {
                         if let Some(ix) = self.table_mut(&owner).indexes.iter_mut().find(|x| x.name == i.name) {
                             ix.name = to.value.clone();
                         }
+                    }
+                } else if let Some(owner) = self.constraint_index_owner(i) {
+                    // The index of a primary key, unique or exclusion constraint:
+                    // PostgreSQL renames the constraint with it.
+                    for c in self.table_mut(&owner).constraints.iter_mut().filter(|c| c.name == i.name) {
+                        c.name = to.value.clone();
                     }
                 }
             }
@@ -688,11 +715,13 @@ impl Model {
                     for col in k.kind.columns_mut().into_iter().flatten().filter(|x| **x == from.value) {
                         *col = to.value.clone();
                     }
+                    k.body = renamed_in(&k.body, &from.value, &to.value);
                 }
                 for i in &mut t.indexes {
                     for col in i.columns.iter_mut().flatten().filter(|x| **x == from.value) {
                         *col = to.value.clone();
                     }
+                    i.rest = renamed_in(&i.rest, &from.value, &to.value);
                 }
             }
             Action::RenameConstraint(from, to) => {
@@ -704,6 +733,13 @@ impl Model {
             Action::Inert | Action::RenameTable(_) => {}
         }
     }
+}
+
+/// SQL kept as tokens one space apart, with the identifier `from` (bare
+/// or quoted) now `to`.
+fn renamed_in(text: &str, from: &str, to: &str) -> String {
+    let quoted = format!("\"{from}\"");
+    text.split(' ').map(|t| if t == from || t == quoted { to } else { t }).collect::<Vec<_>>().join(" ")
 }
 
 fn mark_pk_not_null(t: &mut Table) {
@@ -934,6 +970,27 @@ mod tests {
         let t = m.table("people").unwrap();
         assert!(t.indexes.is_empty() && t.constraints.len() == 2, "{t:?}");
         assert!(m.index_owner("ix_users_email").is_none());
+    }
+
+    #[test]
+    fn a_rename_undone_and_restored_keeps_the_index_owners() {
+        let mut m = Model::default();
+        replay(&mut m, "CREATE TABLE package_group (id int, group_id int); CREATE INDEX ix_group_id ON package_group (group_id);", 0);
+        let keys = vec!["member".to_string(), "package_group".to_string()];
+        replay(&mut m, "ALTER TABLE package_group RENAME TO member;", 1);
+        let after = m.snapshot(&keys);
+        replay(&mut m, "ALTER TABLE member RENAME TO package_group;", 1);
+        m.restore(after);
+        assert_eq!(m.index_owner("ix_group_id"), Some("member"));
+        replay(&mut m, "DROP INDEX ix_group_id;", 2);
+        assert!(m.table("member").unwrap().indexes.is_empty());
+        // The index of a constraint renames the constraint (CKAN's 034).
+        replay(
+            &mut m,
+            "ALTER TABLE member ADD CONSTRAINT package_group_pkey PRIMARY KEY (id); ALTER INDEX package_group_pkey RENAME TO member_pkey;",
+            3,
+        );
+        assert_eq!(m.table("member").unwrap().constraints[0].name, "member_pkey");
     }
 
     #[test]
