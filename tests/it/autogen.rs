@@ -709,3 +709,54 @@ fn from_any_reference_revision_to_a_dump_of_its_head() {
         }
     }
 }
+
+/// The README's autogenerate commands, as written (the comment after each
+/// is the shell's), each on a project of its own.
+#[test]
+fn the_readme_autogenerate_commands_run_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let at = readme.find("### Writing revisions from the declared schema").expect("README.md has the autogenerate section");
+    let block = &readme[at..];
+    let block = &block[block.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    let commands: Vec<&str> = block.lines().map(|l| l.split('#').next().unwrap().trim()).filter(|l| !l.is_empty()).collect();
+    assert_eq!(commands.len(), 2, "{block}");
+    for (i, command) in commands.iter().enumerate() {
+        let dir = project(
+            &format!("autogen-readme-{i}"),
+            "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY, name TEXT);",
+            "DROP TABLE users;",
+            "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY, full_name TEXT);\nCREATE TABLE plans (id VARCHAR(26) PRIMARY KEY, price INTEGER NOT NULL);\n",
+        );
+        let words = shell_words(command);
+        assert_eq!(words[0], "kiln");
+        let out = Command::new(env!("CARGO_BIN_EXE_kiln")).args(&words[1..]).current_dir(&dir).env_remove("DATABASE_URL").output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{command}: {said}");
+        let sql = written(&dir);
+        assert!(sql.contains("CREATE TABLE plans"), "{command}: {sql}");
+        assert_eq!(sql.contains("RENAME COLUMN name TO full_name"), command.contains("--rename"), "{command}: {sql}");
+    }
+}
+
+/// A command line's words, `"..."` quoting honoured.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
