@@ -89,6 +89,18 @@ pub fn validate_and_render(dir: &Path, display: &str, adjust: impl Fn(&mut Confi
     render(dir, display, adjust, None).map(|(set, text, _)| (set, text))
 }
 
+/// [`validate_and_render`] through a lint cache file, as a build script's
+/// rerun goes: for the benchmarks.
+#[doc(hidden)]
+pub fn validate_and_render_cached(
+    dir: &Path,
+    display: &str,
+    adjust: impl Fn(&mut Config),
+    cache: &Path,
+) -> Result<(RevisionSet, String), String> {
+    render(dir, display, adjust, Some(cache)).map(|(set, text, _)| (set, text))
+}
+
 /// The set, its generated file, and how many files the lint cache gave and
 /// how many were parsed (when there was a cache).
 type Rendered = (RevisionSet, String, Option<(usize, usize)>);
@@ -163,6 +175,41 @@ mod tests {
 
         std::fs::write(&cache, b"kiln lint cache 0 from another build\n").unwrap();
         assert_eq!(stats(&dir), (0, Some((0, 20))), "a cache from another build is not read");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The declared schema's parse is kept too, and never answers for
+    /// another text: an edit to `schema.sql` is compared anew.
+    #[test]
+    fn the_lint_cache_keeps_the_declared_schema_parsed() {
+        let root = std::env::temp_dir().join(format!("kiln-build-cache-declared-{}", std::process::id()));
+        let dir = root.join("migrations");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cache = root.join(crate::lint::CACHE_FILE);
+        for i in 0..3 {
+            std::fs::write(dir.join(format!("{i:012x}_step.sql")), revision(i, &format!("ix_items_{i}_parent_id"))).unwrap();
+        }
+        std::fs::write(dir.join("kiln.toml"), "schema = \"schema.sql\"\n").unwrap();
+        let head: String = (0..3)
+            .map(|i| {
+                format!(
+                    "CREATE TABLE items_{i} (id VARCHAR(26) NOT NULL, parent_id VARCHAR(26), CONSTRAINT pk_items_{i} PRIMARY KEY (id));\n\
+                     CREATE INDEX ix_items_{i}_parent_id ON items_{i} (parent_id);\n"
+                )
+            })
+            .collect();
+        let run = || render(&dir, "migrations", |_| {}, Some(&cache)).map(|_| ());
+        std::fs::write(dir.join("schema.sql"), &head).unwrap();
+        assert_eq!(run(), Ok(()), "the declared schema is the head");
+        assert_eq!(crate::lint::Cache::open(&cache).len(), 4, "three revisions and the declared schema");
+        let written = std::fs::metadata(&cache).unwrap().modified().unwrap();
+        assert_eq!(run(), Ok(()));
+        assert_eq!(std::fs::metadata(&cache).unwrap().modified().unwrap(), written, "nothing new: the cache is not written");
+        std::fs::write(dir.join("schema.sql"), head.replacen("parent_id VARCHAR(26)", "parent_id VARCHAR(64)", 1)).unwrap();
+        assert!(run().is_err_and(|e| e.contains("is declared `varchar(64)`")), "an edited schema is compared anew");
+        std::fs::write(dir.join("schema.sql"), &head).unwrap();
+        assert_eq!(run(), Ok(()));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -529,7 +529,7 @@ fn check_with(
     let deferred = match (graph.as_ref().filter(|_| !report.has_errors()), sql) {
         (Some(_), Some(sql)) if defer => Deferred { sql: Some(sql), cache: None },
         (Some(graph), Some(sql)) => {
-            crate::lint::lint(&parsed, &sql, graph, &config, &mut report.diagnostics);
+            crate::lint::lint(&parsed, &sql, graph, &config, None, &mut report.diagnostics);
             Deferred { sql: None, cache: None }
         }
         _ => Deferred { sql: None, cache: None },
@@ -565,7 +565,7 @@ impl Deferred {
         let mut out = Vec::new();
         #[cfg(feature = "lint")]
         if let Some(sql) = &self.sql {
-            crate::lint::lint(&set.revisions, sql, &set.graph, &set.config, &mut out);
+            crate::lint::lint(&set.revisions, sql, &set.graph, &set.config, self.cache.as_ref(), &mut out);
             if let Some(cache) = &self.cache {
                 let texts: Vec<&str> = set.revisions.iter().map(|r| &r.source[r.bom_len..]).collect();
                 cache.save(&texts, sql);

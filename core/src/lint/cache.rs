@@ -45,6 +45,8 @@ pub(crate) struct Cache {
     entries: HashMap<Key, Vec<u8>>,
     hits: AtomicUsize,
     misses: AtomicUsize,
+    /// The declared schema's entry for the next run, and whether it is new.
+    declared: std::sync::Mutex<Option<(Key, Vec<u8>, bool)>>,
 }
 
 impl Cache {
@@ -52,7 +54,35 @@ impl Cache {
     /// another build of the build script, or is damaged.
     pub(crate) fn open(path: &Path) -> Cache {
         let entries = std::fs::read(path).ok().and_then(|bytes| read_entries(&bytes)).unwrap_or_default();
-        Cache { path: path.to_path_buf(), entries, hits: AtomicUsize::new(0), misses: AtomicUsize::new(0) }
+        Cache {
+            path: path.to_path_buf(),
+            entries,
+            hits: AtomicUsize::new(0),
+            misses: AtomicUsize::new(0),
+            declared: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The declared schema parsed as `parse` would, from the previous run's
+    /// entry for this text when there is one (kept for the next run).
+    /// Entries are files' sections, so the schema is kept as a revision
+    /// whose upgrade is the whole text.
+    pub(crate) fn declared(&self, text: &str, parse: impl FnOnce() -> super::sql::Parsed) -> super::sql::Parsed {
+        let key = key(text);
+        let keep =
+            |bytes: Vec<u8>, new: bool| *self.declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((key, bytes, new));
+        if let Some(bytes) = self.entries.get(&key) {
+            let mut r = Reader { bytes, at: 0 };
+            if let Some(rev) = Parsedrev::take(&mut r).filter(|_| r.at == bytes.len()) {
+                keep(bytes.clone(), false);
+                return rev.upgrade.parsed;
+            }
+        }
+        let rev = Parsedrev { upgrade: Section { start: 0, parsed: parse() }, downgrade: None, key: None };
+        let mut bytes = Vec::new();
+        rev.put(&mut bytes);
+        keep(bytes, true);
+        rev.upgrade.parsed
     }
 
     /// The parsed sections of the file whose text has this key, if the
@@ -71,6 +101,12 @@ impl Cache {
         })
     }
 
+    /// How many entries the previous run left.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// This run's hits and misses.
     pub(crate) fn stats(&self) -> (usize, usize) {
         (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
@@ -81,17 +117,26 @@ impl Cache {
     /// and nothing was dropped; a write that fails only costs the next run
     /// its parsing.
     pub(crate) fn save(&self, texts: &[&str], parsed: &[Parsedrev]) {
-        let keys: Vec<Key> = texts.iter().zip(parsed).map(|(t, p)| p.key.unwrap_or_else(|| key(t))).collect();
-        if self.stats().1 == 0 && keys.len() == self.entries.len() && keys.iter().all(|k| self.entries.contains_key(k)) {
+        let mut keys: Vec<Key> = texts.iter().zip(parsed).map(|(t, p)| p.key.unwrap_or_else(|| key(t))).collect();
+        let declared = self.declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let declared_new = declared.as_ref().is_some_and(|d| d.2);
+        keys.extend(declared.as_ref().map(|d| d.0));
+        if self.stats().1 == 0 && !declared_new && keys.len() == self.entries.len() && keys.iter().all(|k| self.entries.contains_key(k)) {
             return;
         }
         let mut out = header();
+        let mut put = |k: &Key, entry: &[u8]| {
+            out.extend_from_slice(k);
+            (entry.len() as u64).put(&mut out);
+            out.extend_from_slice(entry);
+        };
         for (k, p) in keys.iter().zip(parsed) {
             let mut entry = Vec::new();
             p.put(&mut entry);
-            out.extend_from_slice(k);
-            (entry.len() as u64).put(&mut out);
-            out.extend_from_slice(&entry);
+            put(k, &entry);
+        }
+        if let Some((k, bytes, _)) = &declared {
+            put(k, bytes);
         }
         let tmp = self.path.with_extension("tmp");
         if std::fs::write(&tmp, &out).is_ok() {

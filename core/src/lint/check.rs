@@ -203,7 +203,14 @@ fn graph_order(graph: &Graph, n: usize) -> (Vec<RevIdx>, Vec<Vec<RevIdx>>) {
 
 /// Runs the lint pass over revisions parsed by [`parse_all`], adding
 /// diagnostics to `report`.
-pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph, config: &Config, out: &mut Vec<Diagnostic>) {
+pub(crate) fn lint(
+    revs: &[LoadedRevision],
+    parsed: &[Parsedrev],
+    graph: &Graph,
+    config: &Config,
+    cache: Option<&Cache>,
+    out: &mut Vec<Diagnostic>,
+) {
     // The declared schema is parsed on a thread of its own while the
     // revisions are replayed here.
     std::thread::scope(|scope| {
@@ -211,7 +218,7 @@ pub(crate) fn lint(revs: &[LoadedRevision], parsed: &[Parsedrev], graph: &Graph,
             .declared
             .as_ref()
             .filter(|_| config.level(super::declared::RULE) != Level::Allow)
-            .map(|d| (d, scope.spawn(|| super::declared::parse(&d.text))));
+            .map(|d| (d, scope.spawn(move || super::declared::parse_cached(&d.text, cache))));
         lint_with(revs, parsed, graph, config, declared, false, out);
     });
 }

@@ -102,6 +102,15 @@ pub(super) fn parse(text: &str) -> Parse {
     Parse(sql::parse(&crate::sql::without_meta_commands(text)))
 }
 
+/// [`parse`], through the build script's cache when there is one: a
+/// rebuild with the declared schema unchanged does not parse it again.
+pub(super) fn parse_cached(text: &str, cache: Option<&super::Cache>) -> Parse {
+    match cache {
+        Some(c) => Parse(c.declared(text, || parse(text).0)),
+        None => parse(text),
+    }
+}
+
 /// The declared schema replayed into a model, with where each object is.
 pub(super) fn declared_model(Parse(parsed): Parse) -> (Model, Spans, Vec<(String, Range<usize>)>) {
     let mut errors: Vec<(String, Range<usize>)> = parsed.errors.clone();

@@ -71,7 +71,7 @@ impl<'scope> Pipeline<'scope> {
 #[cfg(feature = "lint")]
 pub fn check(set: &crate::validate::RevisionSet) -> crate::diagnostic::Report {
     let mut report = crate::diagnostic::Report { sources: set.report.sources.clone(), ..Default::default() };
-    lint(&set.revisions, &parse_all(&set.revisions), &set.graph, &set.config, &mut report.diagnostics);
+    lint(&set.revisions, &parse_all(&set.revisions), &set.graph, &set.config, None, &mut report.diagnostics);
     report
 }
 
