@@ -544,7 +544,13 @@ impl Ctx<'_> {
                 format!("ALTER TABLE {k} DROP CONSTRAINT {};", quote(&c.name)),
             );
             if not_valid {
-                steps.push(Phase::After, group::VALIDATE, format!("ALTER TABLE {k} VALIDATE CONSTRAINT {};", quote(&c.name)), "");
+                // Undone as it was before: there is no un-validating, so added again NOT VALID.
+                steps.push(
+                    Phase::After,
+                    group::VALIDATE,
+                    format!("ALTER TABLE {k} VALIDATE CONSTRAINT {};", quote(&c.name)),
+                    format!("ALTER TABLE {k} DROP CONSTRAINT {};\n{}", quote(&c.name), add_constraint_sql(key, c, true)),
+                );
             }
         }
         // Indexes by name, built and dropped concurrently: the table has rows.
@@ -1170,11 +1176,7 @@ fn assemble(steps: Steps) -> Generated {
             out
         };
         let upgrade = join(&mut mine.iter().map(|s| s.up.as_str()));
-        let mut downgrade = join(&mut mine.iter().rev().map(|s| s.down.as_str()));
-        if downgrade.trim().is_empty() {
-            // The section must hold a statement (an empty one reads as unfinished).
-            downgrade = "-- validating a constraint changes no schema: nothing to undo\nSELECT 1;\n".into();
-        }
+        let downgrade = join(&mut mine.iter().rev().map(|s| s.down.as_str()));
         parts.push(Part { transactional: phase == Phase::Main, label, upgrade, downgrade });
     }
     Generated { parts, notes }
