@@ -168,13 +168,17 @@ fn declared_share(dir: &Path, name: &str) {
     }
     // Hidden, so that the run without the comparison skips it too.
     std::fs::write(copy.join(".schema.sql"), ddl).unwrap();
-    let run = |declared: bool| {
+    // kiln.toml declares the schema, or is gone.
+    let declare = |declared: bool| {
         let toml = copy.join("kiln.toml");
         if declared {
             std::fs::write(&toml, "schema = \".schema.sql\"\n").unwrap();
         } else {
             let _ = std::fs::remove_file(&toml);
         }
+    };
+    let run = |declared: bool| {
+        declare(declared);
         best_of(5, || {
             let (set, _) = kiln_core::build::validate_and_render(&copy, "migrations", |_| {}).unwrap_or_else(|r| panic!("{r}"));
             assert_eq!(set.config.declared.is_some(), declared);
@@ -191,12 +195,7 @@ fn declared_share(dir: &Path, name: &str) {
     // A build script's rerun: every file, the declared schema too, from
     // the lint cache in OUT_DIR.
     let rerun = |declared: bool| {
-        let toml = copy.join("kiln.toml");
-        if declared {
-            std::fs::write(&toml, "schema = \".schema.sql\"\n").unwrap();
-        } else {
-            let _ = std::fs::remove_file(&toml);
-        }
+        declare(declared);
         let cache = copy.with_extension(format!("cache-{declared}"));
         let _ = std::fs::remove_file(&cache);
         let once = || {

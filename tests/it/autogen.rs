@@ -481,10 +481,8 @@ fn case(seed: u64, seen: &mut [usize]) -> Result<(), String> {
     std::fs::write(dir.join("schema.sql"), &b_sql).unwrap();
     let context = |what: String, dir: &Path| {
         let mut files = String::new();
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        entries.sort();
-        for p in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "sql") && !p.ends_with("schema.sql")) {
-            let _ = write!(files, "\n== {}\n{}", p.file_name().unwrap().to_string_lossy(), std::fs::read_to_string(p).unwrap());
+        for p in generated_files(dir) {
+            let _ = write!(files, "\n== {}\n{}", p.file_name().unwrap().to_string_lossy(), std::fs::read_to_string(&p).unwrap());
         }
         format!("seed {seed}: {what}\n== A\n{a_sql}\n== B\n{b_sql}{files}")
     };
@@ -497,12 +495,7 @@ fn case(seed: u64, seen: &mut [usize]) -> Result<(), String> {
     if !out.status.success() {
         return Err(context(format!("autogenerate failed:\n{said}"), &dir));
     }
-    let generated: String = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql") && !p.ends_with("schema.sql") && !p.ends_with("a1_m.sql"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let generated = written(&dir);
     for (n, kind) in seen.iter_mut().zip(KINDS) {
         *n += usize::from(generated.contains(kind));
     }
@@ -563,23 +556,22 @@ fn autogenerate(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-/// The revisions autogenerate wrote, oldest first by chain, as one text.
-fn written(dir: &Path) -> String {
+/// The files autogenerate wrote (every revision but `a1`), by name.
+fn generated_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
+    files.retain(|p| p.extension().is_some_and(|e| e == "sql") && !p.ends_with("schema.sql") && !p.ends_with("a1_m.sql"));
     files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "sql") && !p.ends_with("schema.sql") && !p.ends_with("a1_m.sql"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
+}
+
+/// The revisions autogenerate wrote, as one text.
+fn written(dir: &Path) -> String {
+    generated_files(dir).iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
 }
 
 fn remove_written(dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|e| e == "sql") && !p.ends_with("schema.sql") && !p.ends_with("a1_m.sql") {
-            std::fs::remove_file(p).unwrap();
-        }
+    for p in generated_files(dir) {
+        std::fs::remove_file(p).unwrap();
     }
 }
 

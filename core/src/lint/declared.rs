@@ -27,10 +27,10 @@ pub(super) const RULE: &str = "declared-schema";
 pub(super) const KILN_TABLES: [&str; 3] = ["alembic_version", "kiln_history", "kiln_state"];
 
 /// The help for an object the declared schema has and the migrations do not.
-const HELP_ADD: &str = "write a revision that makes the migrations give it (`kiln revision -m \"...\"`), or change the declared schema";
+const HELP_ADD: &str = "`kiln revision --autogenerate -m \"...\"` writes the revision that gives it; or change the declared schema";
 
 /// The help for an object the migrations give and the declared schema lacks.
-const HELP_DROP: &str = "declare it, or write a revision that drops it";
+const HELP_DROP: &str = "declare it, or write the revision that drops it (`kiln revision --autogenerate -m \"...\"`)";
 
 /// An object of [`Model::objects`] for a message: `function \`touch\``,
 /// or an enum's values.
