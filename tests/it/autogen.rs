@@ -763,3 +763,35 @@ fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// What the schema model does not hold but a new table needs: a schema and
+/// an extension the declared schema creates (as `pg_dump` writes them) and
+/// no revision does, created first and dropped last.
+#[test]
+fn schemas_and_extensions_the_migrations_lack_come_first() {
+    let schema = "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;\nCREATE SCHEMA audit;\n\
+                  CREATE TABLE users (id VARCHAR(26) PRIMARY KEY, email citext NOT NULL);\n\
+                  CREATE TABLE audit.events (id VARCHAR(26) PRIMARY KEY, user_id VARCHAR(26) NOT NULL \
+                  CONSTRAINT fk_events_user_id_users REFERENCES users (id), at TIMESTAMPTZ NOT NULL DEFAULT now());\n";
+    let dir = project("autogen-schemas", "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY);", "DROP TABLE users;", schema);
+    let (code, said) = autogenerate(&dir, &[]);
+    assert_eq!(code, Some(0), "{said}");
+    let sql = written(&dir);
+    let at = |needle: &str| sql.find(needle).unwrap_or_else(|| panic!("{needle}: {sql}"));
+    assert!(
+        at("CREATE EXTENSION IF NOT EXISTS citext") < at("CREATE SCHEMA audit")
+            && at("CREATE SCHEMA audit") < at("CREATE TABLE audit.events"),
+        "{sql}"
+    );
+    let migrator = kiln::Migrator::new(load(&dir));
+    let db = fresh_db();
+    let mut c = client(&db);
+    migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(schema)), 20) {
+        panic!("the upgraded catalog is not the declared schema's (- upgraded, + declared):\n{d}\n{sql}");
+    }
+    migrator.downgrade(&mut c, "a1").unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    let left: i64 = c.query_one("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'", &[]).unwrap().get(0);
+    let ext: i64 = c.query_one("SELECT count(*) FROM pg_extension WHERE extname = 'citext'", &[]).unwrap().get(0);
+    assert_eq!((left, ext), (0, 0), "the downgrade drops what the upgrade created");
+}

@@ -135,12 +135,13 @@ mod group {
     pub const ENUM_REBUILD: u8 = 5;
     pub const DROP_TABLES: u8 = 6;
     pub const DROP_TYPES: u8 = 7;
-    pub const CREATE_TYPES: u8 = 8;
-    pub const CREATE_TABLES: u8 = 9;
-    pub const ALTER_COLUMNS: u8 = 10;
-    pub const ADD_CONSTRAINTS: u8 = 11;
-    pub const ADD_FOREIGN_KEYS: u8 = 12;
-    pub const CREATE_OBJECTS: u8 = 13;
+    pub const CREATE_SCHEMAS: u8 = 8;
+    pub const CREATE_TYPES: u8 = 9;
+    pub const CREATE_TABLES: u8 = 10;
+    pub const ALTER_COLUMNS: u8 = 11;
+    pub const ADD_CONSTRAINTS: u8 = 12;
+    pub const ADD_FOREIGN_KEYS: u8 = 13;
+    pub const CREATE_OBJECTS: u8 = 14;
     // Before: indexes dropped, then enum values.
     pub const DROP_INDEXES: u8 = 0;
     pub const ENUM_VALUES: u8 = 1;
@@ -241,11 +242,13 @@ pub fn autogenerate(set: &RevisionSet, options: &Autogenerate) -> Result<Generat
             head.apply(&st.op, u32::MAX - 1);
         }
     }
+    let text = declared_text(&schema.text);
     let ctx = Ctx {
         head: &head,
         want: &want,
         naming: &set.config.naming,
-        declared_text: &declared_text(&schema.text),
+        declared_text: &text,
+        declared_stmts: sql::parse(&text).stmts,
         spans: &spans,
         revs: &set.revisions,
         parsed: &parsed,
@@ -275,6 +278,8 @@ struct Ctx<'a> {
     want: &'a Model,
     naming: &'a NamingConvention,
     declared_text: &'a str,
+    /// The declared schema's statements (for what the model does not hold).
+    declared_stmts: Vec<sql::Stmt>,
     spans: &'a declared::Spans,
     revs: &'a [LoadedRevision],
     parsed: &'a [Parsedrev],
@@ -343,6 +348,7 @@ impl Ctx<'_> {
         self.enums(&have_enums, &want_enums, &have, &want, steps);
         self.objects(&have_objects, &want_objects, &have_enums, &want_enums, steps);
         self.fed_sequences(&have, &fed, steps);
+        self.schemas_and_extensions(steps);
     }
 
     fn create_table(&self, key: &str, t: &Table, steps: &mut Steps) {
@@ -691,10 +697,33 @@ impl Ctx<'_> {
         }
     }
 
+    /// The schemas and extensions the declared schema creates and no
+    /// revision does (`pg_dump` writes them; the model does not hold
+    /// them): created first, in the declared order, dropped last.
+    fn schemas_and_extensions(&self, steps: &mut Steps) {
+        let mut made: BTreeSet<(&'static str, String)> = BTreeSet::new();
+        for &r in self.order {
+            let rev = &self.revs[r];
+            let text = &rev.source[rev.bom_len..];
+            let section = &self.parsed[r].upgrade;
+            for st in &section.parsed.stmts {
+                made.extend(schema_or_extension(&text[section.start + st.span.start..section.start + st.span.end]));
+            }
+        }
+        for st in &self.declared_stmts {
+            let text = &self.declared_text[st.span.clone()];
+            let Some((kind, name)) = schema_or_extension(text) else { continue };
+            if name == "public" || made.contains(&(kind, name.clone())) {
+                continue;
+            }
+            steps.push(Phase::Main, group::CREATE_SCHEMAS, statement(text), format!("DROP {} {};", kind.to_uppercase(), quote(&name)));
+        }
+    }
+
     /// `ALTER SEQUENCE <name> OWNED BY ...` statements of the declared schema, by sequence.
     fn owned_by(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        for st in sql::parse(self.declared_text).stmts.iter().filter(|st| matches!(st.op, Op::OtherDdl)) {
+        for st in self.declared_stmts.iter().filter(|st| matches!(st.op, Op::OtherDdl)) {
             let text = &self.declared_text[st.span.clone()];
             let words: Vec<&str> = text.split_whitespace().collect();
             if words.len() > 4
@@ -743,6 +772,26 @@ impl Retyped {
         columns.iter().any(|c| self.columns.contains(&(key.to_string(), c.clone())))
             || refs.iter().any(|c| self.columns.contains(&(to.clone(), c.clone())))
     }
+}
+
+/// `CREATE SCHEMA [IF NOT EXISTS] <name>` or `CREATE EXTENSION ...`: its kind and name.
+fn schema_or_extension(text: &str) -> Option<(&'static str, String)> {
+    let words: Vec<String> = text.split_whitespace().take(6).map(|w| w.trim_end_matches(';').to_string()).collect();
+    if !words.first()?.eq_ignore_ascii_case("create") {
+        return None;
+    }
+    let kind = match words.get(1)?.to_ascii_lowercase().as_str() {
+        "schema" => "schema",
+        "extension" => "extension",
+        _ => return None,
+    };
+    let mut rest = &words[2..];
+    if rest.len() >= 3 && rest[..3].iter().map(|w| w.to_ascii_lowercase()).eq(["if", "not", "exists"]) {
+        rest = &rest[3..];
+    }
+    let name = rest.first()?;
+    let name = if name.starts_with('"') { name.trim_matches('"').to_string() } else { name.to_ascii_lowercase() };
+    Some((kind, name))
 }
 
 /// True when `old` keeps its order inside `new`: only additions.
@@ -1203,6 +1252,14 @@ mod tests {
         assert_eq!(expr("CHECK ( length ( secret ) > 10 )"), "CHECK (length(secret) > 10)");
         assert_eq!(expr("USING btree ( a , lower ( b ) ) WHERE ( x IS NULL )"), "USING btree (a, lower(b)) WHERE (x IS NULL)");
         assert_eq!(expr("'( a , b )'"), "'( a , b )'");
+    }
+
+    #[test]
+    fn schemas_and_extensions_are_read_from_their_statement() {
+        assert_eq!(schema_or_extension("CREATE SCHEMA audit"), Some(("schema", "audit".into())));
+        assert_eq!(schema_or_extension("create extension if not exists citext with schema public"), Some(("extension", "citext".into())));
+        assert_eq!(schema_or_extension("CREATE EXTENSION \"uuid-ossp\";"), Some(("extension", "uuid-ossp".into())));
+        assert_eq!(schema_or_extension("CREATE TABLE audit (id int)"), None);
     }
 
     #[test]
