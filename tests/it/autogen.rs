@@ -795,3 +795,37 @@ fn schemas_and_extensions_the_migrations_lack_come_first() {
     let ext: i64 = c.query_one("SELECT count(*) FROM pg_extension WHERE extname = 'citext'", &[]).unwrap().get(0);
     assert_eq!((left, ext), (0, 0), "the downgrade drops what the upgrade created");
 }
+
+/// Functions, views and triggers that depend on one another: created in
+/// dependency order, dropped the other way round, both ways.
+#[test]
+fn dependent_objects_are_created_and_dropped_in_order() {
+    let tables = "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY, updated_at TIMESTAMPTZ);\n";
+    let objects = "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END $$;\n\
+                   CREATE TRIGGER trg_users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();\n\
+                   CREATE VIEW user_ids AS SELECT id FROM users;\n\
+                   CREATE MATERIALIZED VIEW user_counts AS SELECT count(*) AS n FROM user_ids;\n";
+    let drops = "DROP MATERIALIZED VIEW user_counts;\nDROP VIEW user_ids;\nDROP TRIGGER trg_users_touch ON users;\nDROP FUNCTION touch;\n";
+    let with = format!("{tables}{objects}");
+    // Added, then taken away.
+    for (name, a_up, a_down, b) in [
+        ("add", tables.to_string(), "DROP TABLE users;".to_string(), with.clone()),
+        ("drop", with.clone(), format!("{drops}DROP TABLE users;"), tables.to_string()),
+    ] {
+        let dir = project(&format!("autogen-objects-{name}"), &a_up, &a_down, &b);
+        let (code, said) = autogenerate(&dir, &[]);
+        assert_eq!(code, Some(0), "{name}: {said}");
+        let sql = written(&dir);
+        let migrator = kiln::Migrator::new(load(&dir));
+        let db = fresh_db();
+        let mut c = client(&db);
+        migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("{name}: {e}\n{sql}"));
+        if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&b)), 20) {
+            panic!("{name}: the upgraded catalog is not B's:\n{d}\n{sql}");
+        }
+        migrator.downgrade(&mut c, "a1").unwrap_or_else(|e| panic!("{name}: {e}\n{sql}"));
+        if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&a_up)), 20) {
+            panic!("{name}: the downgraded catalog is not A's:\n{d}\n{sql}");
+        }
+    }
+}

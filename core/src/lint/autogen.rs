@@ -329,7 +329,15 @@ impl Ctx<'_> {
         }
         for (key, t) in &want {
             match have.get(key) {
-                None => self.create_table(key, t, steps),
+                None => {
+                    if t.uncertain {
+                        steps.note(format!(
+                            "table `{key}` is declared with more than kiln follows (`INHERITS`, `LIKE`, `PARTITION OF`, an identity \
+                             added by `ALTER TABLE`...): check its generated CREATE TABLE against the declared schema"
+                        ));
+                    }
+                    self.create_table(key, t, steps)
+                }
                 Some(got) if got.uncertain || t.uncertain => steps.note(format!(
                     "table `{key}` is changed by a statement kiln does not follow: compare it by hand (`kiln check` names the statement)"
                 )),
@@ -645,13 +653,21 @@ impl Ctx<'_> {
         let plain = |k: &&String| {
             !k.starts_with("enum|") && !k.strip_prefix("type|").is_some_and(|t| have_enums.contains_key(t) || want_enums.contains_key(t))
         };
-        for key in want.iter().filter(plain).filter(|k| !have.contains(*k)) {
+        // Dependants after what they depend on: functions, views, materialized
+        // views, triggers (and dropped the other way round).
+        let rank =
+            |k: &&String| ["function|", "view|", "materialized view|", "trigger|"].iter().position(|p| k.starts_with(p)).unwrap_or(0);
+        let mut created: Vec<&String> = want.iter().filter(plain).filter(|k| !have.contains(*k)).collect();
+        created.sort_by_key(rank);
+        let mut dropped: Vec<&String> = have.iter().filter(plain).filter(|k| !want.contains(*k)).collect();
+        dropped.sort_by_key(|k| std::cmp::Reverse(rank(k)));
+        for key in created {
             let (kind, name) = key.split_once('|').unwrap_or(("object", key));
             let Some(span) = self.spans.objects.get(key) else { continue };
             let up = statement(&self.declared_text[span.clone()]);
             steps.push(Phase::Main, object_group(kind, true), up, drop_object_sql(kind, name));
         }
-        for key in have.iter().filter(plain).filter(|k| !want.contains(*k)) {
+        for key in dropped {
             let (kind, name) = key.split_once('|').unwrap_or(("object", key));
             let down = match self.created_by(key) {
                 Some(text) => statement(&text),
