@@ -829,3 +829,35 @@ fn dependent_objects_are_created_and_dropped_in_order() {
         }
     }
 }
+
+/// A real declared schema: procrastinate 3.10.0's `schema.sql` (enums,
+/// PL/pgSQL functions, triggers, partial indexes, a `DO` block), written
+/// from nothing by autogenerate. Its names are not Kartograph's, so its
+/// team would turn those rules off.
+#[test]
+fn procrastinates_declared_schema_from_nothing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = std::fs::read_to_string(root.join("tests/data/corpus/procrastinate/schema.sql")).unwrap();
+    let dir = project("autogen-procrastinate", "SELECT 1;", "SELECT 1;", &schema);
+    std::fs::write(
+        dir.join("kiln.toml"),
+        "schema = \"schema.sql\"\n\n[lints]\nindex-name = \"allow\"\nunique-name = \"allow\"\nforeign-key-name = \"allow\"\nulid-primary-key = \"allow\"\n",
+    )
+    .unwrap();
+    let (code, said) = autogenerate(&dir, &[]);
+    assert_eq!(code, Some(0), "{said}");
+    // The DO block is named, not copied.
+    assert!(said.contains("the declared schema's statement at line 3 is one kiln cannot follow"), "{said}");
+    let sql = written(&dir);
+    let migrator = kiln::Migrator::new(load(&dir));
+    let db = fresh_db();
+    let mut c = client(&db);
+    migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&schema)), 20) {
+        panic!("the upgraded catalog is not procrastinate's schema (- upgraded, + schema.sql):\n{d}\n{sql}");
+    }
+    migrator.downgrade(&mut c, "a1").unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    if let Some(d) = snapshot(&db).diff(&snapshot(&fresh_db()), 20) {
+        panic!("the downgrade leaves objects behind:\n{d}\n{sql}");
+    }
+}

@@ -22,7 +22,6 @@ use super::check::Parsedrev;
 use super::declared::{self, adopt_names, compared_objects, kind_text, norm, norm_default, norm_object};
 use super::model::{self, Column, Constraint, Index, Kind, Model, Table};
 use super::sql::{self, Op};
-use crate::config::NamingConvention;
 use crate::diagnostic::{Diagnostic, Report};
 use crate::validate::{LoadedRevision, RevisionSet};
 
@@ -216,16 +215,14 @@ pub fn autogenerate(set: &RevisionSet, options: &Autogenerate) -> Result<Generat
                 .with_help("fix the declared schema; kiln writes a revision only from a schema it understands"),
         );
     }
-    for (what, m) in [("the migrations", &head), ("the declared schema", &want)] {
-        if m.opaque {
-            return fail(
-                Diagnostic::error(
-                    "declared-schema",
-                    format!("{what} hold a statement kiln cannot follow (`DO`, `CALL`, a syntax error...): the difference is not known"),
-                )
-                .with_help("write this revision by hand; `kiln check` shows the statement kiln cannot follow"),
-            );
-        }
+    if head.opaque {
+        return fail(
+            Diagnostic::error(
+                "declared-schema",
+                "the migrations hold a statement kiln cannot follow (`DO`, `CALL`, a syntax error...): what they build is not known",
+            )
+            .with_help("write this revision by hand; `kiln check` shows the statement kiln cannot follow"),
+        );
     }
     for r in &options.renames {
         let Some(t) = head.tables().find(|(k, _)| norm(k) == r.table).map(|(k, t)| (k.to_string(), t)) else {
@@ -246,7 +243,7 @@ pub fn autogenerate(set: &RevisionSet, options: &Autogenerate) -> Result<Generat
     let ctx = Ctx {
         head: &head,
         want: &want,
-        naming: &set.config.naming,
+        config: &set.config,
         declared_text: &text,
         declared_stmts: sql::parse(&text).stmts,
         spans: &spans,
@@ -276,7 +273,7 @@ fn declared_text(text: &str) -> String {
 struct Ctx<'a> {
     head: &'a Model,
     want: &'a Model,
-    naming: &'a NamingConvention,
+    config: &'a crate::config::Config,
     declared_text: &'a str,
     /// The declared schema's statements (for what the model does not hold).
     declared_stmts: Vec<sql::Stmt>,
@@ -305,7 +302,7 @@ impl Ctx<'_> {
             .filter(|(k, _)| !declared::KILN_TABLES.contains(&k.as_str()))
             .map(|(k, t)| {
                 let mut t = t.clone();
-                adopt_names(&mut t, have.get(&k).copied(), &k, self.naming);
+                adopt_names(&mut t, have.get(&k).copied(), &k, self.config);
                 (k, t)
             })
             .collect();
@@ -344,7 +341,22 @@ impl Ctx<'_> {
                 Some(got) => self.alter_table(key, got, t, [&have_enums, &want_enums], &retyped, steps),
             }
         }
+        if self.want.opaque {
+            // What the declared schema's `DO` blocks make is not known: nothing
+            // it may declare is dropped.
+            for st in self.declared_stmts.iter().filter(|st| matches!(st.op, Op::Opaque(_))) {
+                let line = self.declared_text[..st.span.start].matches('\n').count() + 1;
+                steps.note(format!(
+                    "the declared schema's statement at line {line} is one kiln cannot follow: it is not in the revision, and \
+                     nothing the migrations have and the declared schema lacks is dropped; write what it does by hand if the \
+                     migrations lack it"
+                ));
+            }
+        }
         for (key, t) in &have {
+            if self.want.opaque {
+                break;
+            }
             if !want.contains_key(key) && !declared::KILN_TABLES.contains(&key.as_str()) {
                 if t.uncertain {
                     steps.note(format!("table `{key}` is not declared, but kiln does not follow all of it: drop it by hand"));
@@ -636,7 +648,7 @@ impl Ctx<'_> {
             }
         }
         for (name, values) in have {
-            if !want.contains_key(name) {
+            if !want.contains_key(name) && !self.want.opaque {
                 steps.push(Phase::Main, group::DROP_TYPES, drop(name), create(name, values));
             }
         }
@@ -659,7 +671,7 @@ impl Ctx<'_> {
             |k: &&String| ["function|", "view|", "materialized view|", "trigger|"].iter().position(|p| k.starts_with(p)).unwrap_or(0);
         let mut created: Vec<&String> = want.iter().filter(plain).filter(|k| !have.contains(*k)).collect();
         created.sort_by_key(rank);
-        let mut dropped: Vec<&String> = have.iter().filter(plain).filter(|k| !want.contains(*k)).collect();
+        let mut dropped: Vec<&String> = have.iter().filter(plain).filter(|k| !want.contains(*k) && !self.want.opaque).collect();
         dropped.sort_by_key(|k| std::cmp::Reverse(rank(k)));
         for key in created {
             let (kind, name) = key.split_once('|').unwrap_or(("object", key));

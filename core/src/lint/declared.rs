@@ -16,7 +16,7 @@ use super::check::Parsedrev;
 use super::model::{self, Model, Table};
 use super::names;
 use super::sql::{self, Op};
-use crate::config::{Config, NamingConvention};
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, FileId};
 use crate::validate::LoadedRevision;
 
@@ -218,10 +218,13 @@ pub(super) fn compared_objects(m: &Model, fed: &BTreeSet<String>) -> BTreeSet<St
 
 /// Names the constraints and indexes the declared schema leaves unnamed:
 /// the name of the one of the same definition in `got` (the table the
-/// migrations give), else the name `[naming_convention]` gives it (what
-/// `kiln revision --autogenerate` writes), else PostgreSQL's.
-pub(super) fn adopt_names(want: &mut Table, got: Option<&Table>, key: &str, naming: &NamingConvention) {
+/// migrations give), else the name `[naming_convention]` gives it when its
+/// naming rule is on (what `kiln revision --autogenerate` writes), else
+/// PostgreSQL's.
+pub(super) fn adopt_names(want: &mut Table, got: Option<&Table>, key: &str, config: &Config) {
     let table = model::bare(key);
+    let naming = &config.naming;
+    let on = |rule: &str| config.level(rule) != super::Level::Allow;
     for c in want.constraints.iter_mut().filter(|c| !c.named) {
         let text = kind_text(&c.kind);
         if let Some(same) = got.and_then(|g| g.constraints.iter().find(|x| kind_text(&x.kind) == text)) {
@@ -229,11 +232,13 @@ pub(super) fn adopt_names(want: &mut Table, got: Option<&Table>, key: &str, nami
             continue;
         }
         let conventional = match &c.kind {
-            model::Kind::Unique(cols) => Some(names::render(&naming.uq, table, cols, None, None)),
-            model::Kind::ForeignKey { columns, table: to, ref_columns, .. } => {
+            model::Kind::Unique(cols) if on("unique-name") => Some(names::render(&naming.uq, table, cols, None, None)),
+            model::Kind::ForeignKey { columns, table: to, ref_columns, .. } if on("foreign-key-name") => {
                 Some(names::render(&naming.fk, table, columns, Some((model::bare(to), ref_columns.as_slice())), None))
             }
-            model::Kind::PrimaryKey(cols) => naming.pk.as_ref().map(|t| names::render(t, table, cols, None, None)),
+            model::Kind::PrimaryKey(cols) if on("primary-key-name") => {
+                naming.pk.as_ref().map(|t| names::render(t, table, cols, None, None))
+            }
             _ => None,
         };
         if let Some(name) = conventional {
@@ -245,8 +250,9 @@ pub(super) fn adopt_names(want: &mut Table, got: Option<&Table>, key: &str, nami
             i.name.clone_from(&same.name);
             continue;
         }
-        if let Some(cols) = i.columns.iter().cloned().collect::<Option<Vec<String>>>() {
-            i.name = names::render(&naming.ix, table, &cols, None, None);
+        match i.columns.iter().cloned().collect::<Option<Vec<String>>>() {
+            Some(cols) if on("index-name") => i.name = names::render(&naming.ix, table, &cols, None, None),
+            _ => {}
         }
     }
 }
@@ -284,7 +290,6 @@ pub(super) fn compare(
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(declared) = &config.declared else { return };
-    let naming = &config.naming;
     let (want, spans, errors) = declared_model(parse);
     let file = declared.file;
     for (message, span) in errors {
@@ -313,7 +318,7 @@ pub(super) fn compare(
             Some(got) if table.uncertain || got.uncertain => {}
             Some(got) => {
                 let mut table = (*table).clone();
-                adopt_names(&mut table, Some(got), name, naming);
+                adopt_names(&mut table, Some(got), name, config);
                 compare_table(name, &shape(&table), &shape(got), &spans, file, out);
             }
         }
