@@ -837,7 +837,7 @@ fn dependent_objects_are_created_and_dropped_in_order() {
 #[test]
 fn procrastinates_declared_schema_from_nothing() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let schema = std::fs::read_to_string(root.join("tests/data/corpus/procrastinate/schema.sql")).unwrap();
+    let schema = std::fs::read_to_string(root.join("tests/data/corpus/procrastinate-declared/schema.sql")).unwrap();
     let dir = project("autogen-procrastinate", "SELECT 1;", "SELECT 1;", &schema);
     std::fs::write(
         dir.join("kiln.toml"),
