@@ -174,15 +174,12 @@ pub(super) fn declared_model(Parse(parsed): Parse) -> (Model, Spans, Vec<(String
 
 /// A table as compared: columns by name (order is the physical layout,
 /// not part of what an application expects), constraints and indexes by
-/// name, names without `public.`.
-#[derive(PartialEq, Eq)]
+/// name, names without `public.`. A column fed by a sequence (`serial`,
+/// `nextval(...)`) has no default here: which sequence is not compared.
 struct Shape {
     columns: BTreeMap<String, (Option<String>, bool, Option<String>)>,
     constraints: BTreeMap<String, String>,
     indexes: BTreeMap<String, (Vec<Option<String>>, bool)>,
-    /// A column fed by a sequence (`serial`, `nextval(...)`): its default is
-    /// not compared, the sequence not required.
-    sequences: BTreeSet<String>,
 }
 
 /// What a constraint is, as compared: [`model::Kind::describe`] with the
@@ -204,7 +201,15 @@ pub(super) fn kind_text(kind: &model::Kind) -> String {
 /// comparison leaves them out: a `serial` creates one the model does not
 /// see, and `pg_dump` writes it out.
 pub(super) fn fed_sequences<'a>(tables: impl Iterator<Item = &'a Table>) -> BTreeSet<String> {
-    tables.flat_map(|t| shape(t).sequences).collect()
+    tables.flat_map(|t| &t.columns).filter_map(|c| fed_by(c.default.as_deref()?)).collect()
+}
+
+/// The sequence a default takes its values from: `nextval('s'::regclass)` is `s`.
+fn fed_by(default: &str) -> Option<String> {
+    if !default.contains("nextval") {
+        return None;
+    }
+    default.split('\'').nth(1).map(norm)
 }
 
 /// A model's objects as compared: without `public.`, without the sequences in `fed`.
@@ -258,24 +263,18 @@ pub(super) fn adopt_names(want: &mut Table, got: Option<&Table>, key: &str, conf
 }
 
 fn shape(table: &Table) -> Shape {
-    let mut sequences = BTreeSet::new();
     let columns = table
         .columns
         .iter()
         .map(|c| {
             let default = c.default.as_deref().map(norm_default);
             let fed = default.as_deref().is_some_and(|d| d.contains("nextval"));
-            if fed {
-                if let Some(seq) = default.as_deref().and_then(|d| d.split('\'').nth(1)) {
-                    sequences.insert(norm(seq));
-                }
-            }
             (c.name.clone(), (c.ty.clone(), c.not_null, if fed { None } else { default }))
         })
         .collect();
     let constraints = table.constraints.iter().map(|k| (k.name.clone(), kind_text(&k.kind))).collect();
     let indexes = table.indexes.iter().map(|i| (norm(&i.name), (i.columns.clone(), i.unique))).collect();
-    Shape { columns, constraints, indexes, sequences }
+    Shape { columns, constraints, indexes }
 }
 
 /// Compares the declared schema with `head` (the merged model of every
