@@ -783,17 +783,7 @@ fn schemas_and_extensions_the_migrations_lack_come_first() {
             && at("CREATE SCHEMA audit") < at("CREATE TABLE audit.events"),
         "{sql}"
     );
-    let migrator = kiln::Migrator::new(load(&dir));
-    let db = fresh_db();
-    let mut c = client(&db);
-    migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("{e}\n{sql}"));
-    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(schema)), 20) {
-        panic!("the upgraded catalog is not the declared schema's (- upgraded, + declared):\n{d}\n{sql}");
-    }
-    migrator.downgrade(&mut c, "a1").unwrap_or_else(|e| panic!("{e}\n{sql}"));
-    let left: i64 = c.query_one("SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'", &[]).unwrap().get(0);
-    let ext: i64 = c.query_one("SELECT count(*) FROM pg_extension WHERE extname = 'citext'", &[]).unwrap().get(0);
-    assert_eq!((left, ext), (0, 0), "the downgrade drops what the upgrade created");
+    up_to_and_back(&dir, schema, "CREATE TABLE users (id VARCHAR(26) PRIMARY KEY);", "schemas and extensions");
 }
 
 /// Functions, views and triggers that depend on one another: created in
@@ -815,18 +805,7 @@ fn dependent_objects_are_created_and_dropped_in_order() {
         let dir = project(&format!("autogen-objects-{name}"), &a_up, &a_down, &b);
         let (code, said) = autogenerate(&dir, &[]);
         assert_eq!(code, Some(0), "{name}: {said}");
-        let sql = written(&dir);
-        let migrator = kiln::Migrator::new(load(&dir));
-        let db = fresh_db();
-        let mut c = client(&db);
-        migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("{name}: {e}\n{sql}"));
-        if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&b)), 20) {
-            panic!("{name}: the upgraded catalog is not B's:\n{d}\n{sql}");
-        }
-        migrator.downgrade(&mut c, "a1").unwrap_or_else(|e| panic!("{name}: {e}\n{sql}"));
-        if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&a_up)), 20) {
-            panic!("{name}: the downgraded catalog is not A's:\n{d}\n{sql}");
-        }
+        up_to_and_back(&dir, &b, &a_up, name);
     }
 }
 
@@ -848,16 +827,23 @@ fn procrastinates_declared_schema_from_nothing() {
     assert_eq!(code, Some(0), "{said}");
     // The DO block is named, not copied.
     assert!(said.contains("the declared schema's statement at line 3 is one kiln cannot follow"), "{said}");
-    let sql = written(&dir);
-    let migrator = kiln::Migrator::new(load(&dir));
+    up_to_and_back(&dir, &schema, "", "procrastinate");
+}
+
+/// Upgrades a fresh database with the directory's revisions and compares
+/// its catalog with `b` written out; downgrades it to `a1` and compares with
+/// `a` (column order aside). Panics with the generated SQL.
+fn up_to_and_back(dir: &Path, b: &str, a: &str, what: &str) {
+    let sql = written(dir);
+    let migrator = kiln::Migrator::new(load(dir));
     let db = fresh_db();
     let mut c = client(&db);
-    migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("{e}\n{sql}"));
-    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(&schema)), 20) {
-        panic!("the upgraded catalog is not procrastinate's schema (- upgraded, + schema.sql):\n{d}\n{sql}");
+    migrator.upgrade(&mut c, "heads").unwrap_or_else(|e| panic!("{what}: {e}\n{sql}"));
+    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(b)), 20) {
+        panic!("{what}: the upgraded catalog is not the declared schema's (- upgraded, + declared):\n{d}\n{sql}");
     }
-    migrator.downgrade(&mut c, "a1").unwrap_or_else(|e| panic!("{e}\n{sql}"));
-    if let Some(d) = snapshot(&db).diff(&snapshot(&fresh_db()), 20) {
-        panic!("the downgrade leaves objects behind:\n{d}\n{sql}");
+    migrator.downgrade(&mut c, "a1").unwrap_or_else(|e| panic!("{what}: {e}\n{sql}"));
+    if let Some(d) = snapshot(&db).diff(&snapshot(&database_with(a)), 20) {
+        panic!("{what}: the downgraded catalog is not the one it started from (- downgraded, + before):\n{d}\n{sql}");
     }
 }
