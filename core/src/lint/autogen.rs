@@ -207,7 +207,9 @@ pub fn autogenerate(set: &RevisionSet, options: &Autogenerate) -> Result<Generat
     };
     let parsed = super::check::parse_all(&set.revisions);
     let (mut head, order) = super::check::head_model(&set.revisions, &parsed, &set.graph, &set.config);
-    let (want, spans, errors) = declared::declared_model(declared::parse(&schema.text));
+    // Parsed once: the model, and the statements it does not hold.
+    let declared_parse = declared::parse(&schema.text);
+    let (want, spans, errors) = declared::declared_model(&declared_parse);
     if let Some((message, span)) = errors.into_iter().next() {
         return fail(
             Diagnostic::error("declared-schema", format!("the declared schema does not parse: {message}"))
@@ -239,13 +241,14 @@ pub fn autogenerate(set: &RevisionSet, options: &Autogenerate) -> Result<Generat
             head.apply(&st.op, u32::MAX - 1);
         }
     }
-    let text = declared_text(&schema.text);
+    // The text the declared statements' spans index.
+    let text = crate::sql::without_meta_commands(&schema.text);
     let ctx = Ctx {
         head: &head,
         want: &want,
         config: &set.config,
         declared_text: &text,
-        declared_stmts: sql::parse(&text).stmts,
+        declared_stmts: &declared_parse.0.stmts,
         spans: &spans,
         revs: &set.revisions,
         parsed: &parsed,
@@ -265,18 +268,13 @@ pub fn autogenerate(set: &RevisionSet, options: &Autogenerate) -> Result<Generat
     Ok(assemble(steps))
 }
 
-/// The declared schema's text as its statements' spans index it.
-fn declared_text(text: &str) -> String {
-    crate::sql::without_meta_commands(text)
-}
-
 struct Ctx<'a> {
     head: &'a Model,
     want: &'a Model,
     config: &'a crate::config::Config,
     declared_text: &'a str,
     /// The declared schema's statements (for what the model does not hold).
-    declared_stmts: Vec<sql::Stmt>,
+    declared_stmts: &'a [sql::Stmt],
     spans: &'a declared::Spans,
     revs: &'a [LoadedRevision],
     parsed: &'a [Parsedrev],
@@ -471,11 +469,11 @@ impl Ctx<'_> {
                 Some(d) => format!("ALTER TABLE {k} ALTER COLUMN {col} SET DEFAULT {};", expr(d)),
                 None => format!("ALTER TABLE {k} ALTER COLUMN {col} DROP DEFAULT;"),
             };
-            if g.default.as_deref() == Some("nextval(...)") && !fed(&wd) {
+            if g.is_serial() && !fed(&wd) {
                 // A serial no longer: its sequence goes, and comes back on the way down.
-                let seq = quote_key(&model::sibling_key(key, &format!("{}_{}_seq", model::bare(key), w.name)));
+                let seq_key = model::serial_sequence(key, &w.name);
+                let (seq, seq_literal) = (quote_key(&seq_key), literal(&seq_key));
                 let ty = g.ty.as_deref().filter(|t| ["smallint", "bigint"].contains(t)).unwrap_or("integer");
-                let seq_literal = literal(&model::sibling_key(key, &format!("{}_{}_seq", model::bare(key), w.name)));
                 steps.push(
                     Phase::Main,
                     group::ALTER_COLUMNS,
@@ -704,12 +702,7 @@ impl Ctx<'_> {
         // A `serial` of the migrations makes `<table>_<column>_seq`.
         let serials: BTreeSet<String> = have
             .iter()
-            .flat_map(|(k, t)| {
-                t.columns
-                    .iter()
-                    .filter(|c| c.default.as_deref() == Some("nextval(...)"))
-                    .map(move |c| model::sibling_key(k, &format!("{}_{}_seq", model::bare(k), c.name)))
-            })
+            .flat_map(|(k, t)| t.columns.iter().filter(|c| c.is_serial()).map(move |c| model::serial_sequence(k, &c.name)))
             .collect();
         let owned_by = self.owned_by();
         for key in self.want.objects().iter().map(|k| norm_object(k)) {
@@ -729,16 +722,8 @@ impl Ctx<'_> {
     /// revision does (`pg_dump` writes them; the model does not hold
     /// them): created first, in the declared order, dropped last.
     fn schemas_and_extensions(&self, steps: &mut Steps) {
-        let mut made: BTreeSet<(&'static str, String)> = BTreeSet::new();
-        for &r in self.order {
-            let rev = &self.revs[r];
-            let text = &rev.source[rev.bom_len..];
-            let section = &self.parsed[r].upgrade;
-            for st in &section.parsed.stmts {
-                made.extend(schema_or_extension(&text[section.start + st.span.start..section.start + st.span.end]));
-            }
-        }
-        for st in &self.declared_stmts {
+        let made: BTreeSet<(&'static str, String)> = self.upgrade_statements().filter_map(|(_, text)| schema_or_extension(text)).collect();
+        for st in self.declared_stmts {
             let text = &self.declared_text[st.span.clone()];
             let Some((kind, name)) = schema_or_extension(text) else { continue };
             if name == "public" || made.contains(&(kind, name.clone())) {
@@ -765,22 +750,23 @@ impl Ctx<'_> {
         out
     }
 
+    /// Every upgrade statement of the migrations, in replay order, with its text.
+    fn upgrade_statements(&self) -> impl Iterator<Item = (&sql::Stmt, &str)> {
+        self.order.iter().flat_map(move |&r| {
+            let (rev, section) = (&self.revs[r], &self.parsed[r].upgrade);
+            let text = &rev.source[rev.bom_len..];
+            section.parsed.stmts.iter().map(move |st| (st, &text[section.start + st.span.start..section.start + st.span.end]))
+        })
+    }
+
     /// The last upgrade statement of the migrations that creates the object `key`.
     fn created_by(&self, key: &str) -> Option<String> {
-        let mut found = None;
-        for &r in self.order {
-            let section = &self.parsed[r].upgrade;
-            let rev = &self.revs[r];
-            let text = &rev.source[rev.bom_len..];
-            for st in &section.parsed.stmts {
-                if let Op::CreateObject { kind, name, .. } = &st.op {
-                    if norm_object(&format!("{kind}|{}", name.key())) == key {
-                        found = Some(text[section.start + st.span.start..section.start + st.span.end].to_string());
-                    }
-                }
-            }
-        }
-        found
+        self.upgrade_statements()
+            .filter(
+                |(st, _)| matches!(&st.op, Op::CreateObject { kind, name, .. } if norm_object(&format!("{kind}|{}", name.key())) == key),
+            )
+            .last()
+            .map(|(_, text)| text.to_string())
     }
 }
 
@@ -901,7 +887,7 @@ fn create_table_sql(key: &str, t: &Table, steps: &mut Steps) -> Option<String> {
 /// The type a column is written with: `serial` for a column it feeds.
 fn column_type(c: &Column) -> Option<String> {
     let ty = c.ty.as_deref()?;
-    Some(if c.default.as_deref() == Some("nextval(...)") {
+    Some(if c.is_serial() {
         match ty {
             "bigint" => "bigserial".into(),
             "smallint" => "smallserial".into(),
@@ -918,10 +904,10 @@ fn column_tail(c: &Column, line: &mut String) {
         let _ = write!(line, " {}", expr(g));
     }
     match c.default.as_deref() {
-        Some("nextval(...)") | None => {}
-        Some(d) => {
+        Some(d) if !c.is_serial() => {
             let _ = write!(line, " DEFAULT {}", expr(d));
         }
+        _ => {}
     }
     if c.not_null {
         line.push_str(" NOT NULL");
@@ -952,14 +938,13 @@ fn add_column_sql(key: &str, c: &Column, enums: &BTreeMap<String, Vec<String>>, 
         let _ = write!(line, " {}", expr(g));
     }
     match (c.default.as_deref(), &fill) {
-        (Some("nextval(...)"), _) | (None, None) if !needs_fill => {}
-        (Some(d), _) if d != "nextval(...)" => {
+        (Some(d), _) if !c.is_serial() => {
             let _ = write!(line, " DEFAULT {}", expr(d));
         }
-        (_, Some(z)) => {
+        (None, Some(z)) => {
             let _ = write!(line, " DEFAULT {z}");
         }
-        (_, None) if needs_fill => line.push_str(" DEFAULT NULL"),
+        (None, None) if needs_fill => line.push_str(" DEFAULT NULL"),
         _ => {}
     }
     if c.not_null {

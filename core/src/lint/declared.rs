@@ -95,7 +95,7 @@ pub(super) fn norm_default(text: &str) -> String {
 }
 
 /// The declared schema's statements, parsed (on a thread of its own).
-pub(super) struct Parse(sql::Parsed);
+pub(super) struct Parse(pub(super) sql::Parsed);
 
 /// Parses a declared schema, its psql meta-commands blanked.
 pub(super) fn parse(text: &str) -> Parse {
@@ -112,7 +112,7 @@ pub(super) fn parse_cached(text: &str, cache: Option<&super::Cache>) -> Parse {
 }
 
 /// The declared schema replayed into a model, with where each object is.
-pub(super) fn declared_model(Parse(parsed): Parse) -> (Model, Spans, Vec<(String, Range<usize>)>) {
+pub(super) fn declared_model(Parse(parsed): &Parse) -> (Model, Spans, Vec<(String, Range<usize>)>) {
     let mut errors: Vec<(String, Range<usize>)> = parsed.errors.clone();
     if let Some(e) = &parsed.too_complex {
         errors.push(e.clone());
@@ -289,7 +289,7 @@ pub(super) fn compare(
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(declared) = &config.declared else { return };
-    let (want, spans, errors) = declared_model(parse);
+    let (want, spans, errors) = declared_model(&parse);
     let file = declared.file;
     for (message, span) in errors {
         out.push(

@@ -38,6 +38,23 @@ pub struct Column {
     pub added_in: u32,
 }
 
+/// The default the model files for a `serial` column (whose sequence it
+/// does not name).
+pub const SERIAL_DEFAULT: &str = "nextval(...)";
+
+impl Column {
+    /// A `serial` column: fed by the sequence PostgreSQL made for it.
+    pub fn is_serial(&self) -> bool {
+        self.default.as_deref() == Some(SERIAL_DEFAULT)
+    }
+}
+
+/// The sequence PostgreSQL makes for the `serial` column `column` of table
+/// `key`: `<table>_<column>_seq`, in the table's schema (a model key).
+pub fn serial_sequence(key: &str, column: &str) -> String {
+    sibling_key(key, &format!("{}_{column}_seq", bare(key)))
+}
+
 /// A named constraint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Constraint {
@@ -326,7 +343,7 @@ fn lower_constraint(table: &str, c: &sql::ConstraintDef) -> Constraint {
 fn lower_column(c: &sql::ColumnDef, rev: u32) -> Column {
     let default = match (&c.default, &c.ty) {
         (Some(d), _) => Some(d.text.clone()),
-        (None, Some(t)) if t.serial => Some("nextval(...)".into()),
+        (None, Some(t)) if t.serial => Some(SERIAL_DEFAULT.into()),
         _ => None,
     };
     Column {

@@ -194,13 +194,11 @@ fn autogenerate(args: &Args, dir: &str, message: &str, id: String, parents: Vec<
         return Err("--autogenerate writes from the head: it does not take --head, --splice or --non-transactional".into());
     }
     let renames: Vec<kiln_core::lint::ColumnRename> = args.renames.iter().map(|r| r.parse()).collect::<Result<_, _>>()?;
-    let reload = || {
-        kiln_core::validate::load_dir_with(std::path::Path::new(dir), dir, |c| {
-            c.set_level("declared-schema", kiln_core::lint::Level::Allow)
-        })
-    };
     // The set as the build sees it, less the rule whose difference is the point.
-    let full = reload().map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
+    let full = kiln_core::validate::load_dir_with(std::path::Path::new(dir), dir, |c| {
+        c.set_level("declared-schema", kiln_core::lint::Level::Allow)
+    })
+    .map_err(|r| format!("{dir} is not valid:\n\n{}", r.render()))?;
     let generated = kiln_core::lint::autogenerate(&full, &kiln_core::lint::Autogenerate { renames }).map_err(|r| r.render())?;
     if generated.is_empty() {
         for n in &generated.notes {
